@@ -1,0 +1,137 @@
+"""Profiles: the one place that holds every size, epoch and fraction the course uses.
+
+``smoke`` (tests and CI: seconds, numbers not meaningful), ``laptop`` (the default and the
+published book: minutes on 2 CPU cores, effects visible where physics allows) and ``gpu``
+(workshops and research: CIFAR-100, paper-like models). All three run the same code.
+Choose with the ``COURSE_PROFILE`` environment variable or pass a name to :func:`get_profile`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+PROFILE_ENV = "COURSE_PROFILE"
+DEFAULT_PROFILE = "laptop"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How the chapters train their models (paper: DeiT-style AdamW + warm-up + cosine)."""
+
+    epochs: int
+    batch_size: int
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    augment: str = "basic"  # "none", "basic" (crop + flip) or "strong" (+ RandAugment)
+    mix: bool = False  # mixup/CutMix, as in the paper's recipe
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every cost-related number of the course for one profile."""
+
+    name: str
+    data: str  # dataset name for course_lib.data ("synthetic", "cifar100", ...)
+    n_train: int | None  # training images (None: the whole dataset)
+    n_test: int | None  # test images
+    image_size: int  # training resolution
+    fourier_image_size: int  # resolution of the Fourier chapter's models (grids >= 8x8)
+    models: dict[str, str]  # family -> registered model name
+    train: TrainSettings
+    data_fractions: tuple[float, ...]  # C2: ViT on growing subsets
+    hessian_batches: int  # C3/C4: mini-batches in a max-eigenvalue spectrum
+    hessian_batch_size: int  # paper: 16
+    hessian_k: int  # eigenvalues per mini-batch (paper: top-5)
+    landscape_points: int  # points per axis of the 2-D loss surface (paper: 21)
+    landscape_batches: int  # batches of training data per surface point
+    noise_centers: tuple[float, ...]  # C6: band centres in units of pi
+    noise_magnitudes: tuple[float, ...]  # C6: RMS noise per pixel (in normalised units)
+
+
+_TINY = {"resnet": "resnet_tiny", "vit": "vit_tiny", "local_vit": "local_vit_tiny",
+         "alternet": "alternet_tiny"}  # fmt: skip
+_MINI = {"resnet": "resnet_mini", "vit": "vit_mini", "local_vit": "local_vit_mini",
+         "alternet": "alternet_mini"}  # fmt: skip
+_PAPER = {"resnet": "resnet50", "vit": "vit_ti", "local_vit": "local_vit_ti",
+          "alternet": "alternet50"}  # fmt: skip
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        data="synthetic",
+        n_train=512,
+        n_test=256,
+        image_size=32,
+        fourier_image_size=32,
+        models=_TINY,
+        train=TrainSettings(epochs=1, batch_size=64, warmup_epochs=0.0),
+        data_fractions=(0.25, 1.0),
+        hessian_batches=2,
+        hessian_batch_size=16,
+        hessian_k=1,
+        landscape_points=3,
+        landscape_batches=1,
+        noise_centers=(0.1, 0.9),
+        noise_magnitudes=(0.5,),
+    ),
+    "laptop": Profile(
+        name="laptop",
+        data="synthetic",
+        n_train=10_000,
+        n_test=2_000,
+        image_size=32,
+        fourier_image_size=64,
+        models=_MINI,
+        train=TrainSettings(epochs=5, batch_size=128, lr=2e-3, warmup_epochs=0.5),
+        data_fractions=(0.1, 0.25, 0.5, 1.0),
+        hessian_batches=24,
+        hessian_batch_size=16,
+        hessian_k=1,
+        landscape_points=11,
+        landscape_batches=2,
+        noise_centers=(0.1, 0.3, 0.5, 0.7, 0.9),
+        noise_magnitudes=(0.25, 0.5, 1.0),
+    ),
+    "gpu": Profile(
+        name="gpu",
+        data="cifar100",
+        n_train=None,
+        n_test=None,
+        image_size=32,
+        fourier_image_size=32,
+        models=_PAPER,
+        train=TrainSettings(
+            epochs=100,
+            batch_size=128,
+            lr=5e-4,
+            weight_decay=0.05,
+            warmup_epochs=5,
+            label_smoothing=0.1,
+            augment="strong",
+            mix=True,
+        ),
+        data_fractions=(1 / 64, 1 / 16, 1 / 4, 1.0),
+        hessian_batches=200,
+        hessian_batch_size=16,
+        hessian_k=5,
+        landscape_points=21,
+        landscape_batches=8,
+        noise_centers=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+        noise_magnitudes=(0.1, 0.2, 0.4),
+    ),
+}
+
+
+def get_profile(name: str | None = None, **overrides) -> Profile:
+    """The profile ``name`` (default: ``$COURSE_PROFILE``, else ``laptop``), fields overridable."""
+    name = name or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    if name not in PROFILES:
+        raise ValueError(
+            f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)} "
+            f"(set {PROFILE_ENV} or pass one of these names)"
+        )
+    return dataclasses.replace(PROFILES[name], **overrides) if overrides else PROFILES[name]

@@ -1,0 +1,114 @@
+"""Model registry: ``create_model(name, num_classes, image_size, **overrides)``, ``list_models()``.
+
+Four families (paper Sec. 3-4): ``resnet`` (pre-activation ResNet, CIFAR stem), ``vit`` (global
+MSA), ``local_vit`` (window MSA) and ``alternet`` (a ResNet whose stage-final blocks are MSA
+blocks). Sizes: ``*_tiny`` for tests and the smoke profile, ``*_mini`` for the laptop profile,
+and paper-like sizes (``resnet18``, ``resnet50``, ``vit_ti``, ``vit_s``, ``local_vit_ti``,
+``alternet50``) for GPUs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from dataclasses import dataclass
+
+from torch import nn
+
+from course_lib.models.resnet import ResNet, ResNetConfig
+from course_lib.models.vit import ViT, ViTConfig
+
+__all__ = [
+    "ResNet",
+    "ResNetConfig",
+    "ViT",
+    "ViTConfig",
+    "create_model",
+    "list_models",
+    "model_family",
+]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    family: str
+    config: ResNetConfig | ViTConfig
+
+
+_SMALL = dict(widths=(16, 32, 64), stem_width=16, heads=(1, 2, 4), head_dim=16)
+
+_REGISTRY: dict[str, _Entry] = {
+    # smoke sizes: an epoch of the synthetic data in seconds on a CPU
+    "resnet_tiny": _Entry("resnet", ResNetConfig(depths=(1, 1, 1), msa_blocks=(0, 0, 0), **_SMALL)),
+    "alternet_tiny": _Entry(
+        "alternet", ResNetConfig(depths=(1, 1, 2), msa_blocks=(0, 0, 1), **_SMALL)
+    ),
+    "vit_tiny": _Entry("vit", ViTConfig(patch_size=4, dim=64, depth=2, heads=2, mlp_ratio=2.0)),
+    "local_vit_tiny": _Entry(
+        "local_vit",
+        ViTConfig(patch_size=4, dim=64, depth=2, heads=2, mlp_ratio=2.0, window=4, pool="mean"),
+    ),
+    # laptop sizes: minutes of training on 2 CPU cores
+    "resnet_mini": _Entry("resnet", ResNetConfig(depths=(2, 2, 2), msa_blocks=(0, 0, 0), **_SMALL)),
+    "alternet_mini": _Entry(
+        "alternet", ResNetConfig(depths=(2, 2, 2), msa_blocks=(0, 1, 1), **_SMALL)
+    ),
+    "vit_mini": _Entry("vit", ViTConfig(patch_size=4, dim=96, depth=6, heads=3)),
+    "local_vit_mini": _Entry(
+        "local_vit", ViTConfig(patch_size=4, dim=96, depth=6, heads=3, window=4, pool="mean")
+    ),
+    # paper-like sizes (CIFAR variants of the paper's models)
+    "resnet18": _Entry("resnet", ResNetConfig(block="basic", depths=(2, 2, 2, 2))),
+    "resnet50": _Entry("resnet", ResNetConfig(block="bottleneck", depths=(3, 4, 6, 3))),
+    "alternet50": _Entry(
+        "alternet",
+        ResNetConfig(
+            block="bottleneck", depths=(3, 4, 6, 4), msa_blocks=(0, 1, 1, 2), drop_path=0.1
+        ),
+    ),
+    "vit_ti": _Entry("vit", ViTConfig(patch_size=2, dim=192, depth=12, heads=3, drop_path=0.1)),
+    "vit_s": _Entry("vit", ViTConfig(patch_size=2, dim=384, depth=12, heads=6, drop_path=0.1)),
+    "local_vit_ti": _Entry(
+        "local_vit",
+        ViTConfig(patch_size=2, dim=192, depth=12, heads=3, window=4, pool="mean", drop_path=0.1),
+    ),
+}
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style ``pattern`` (e.g. ``"*_tiny"``), sorted."""
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def model_family(name: str) -> str:
+    """The family of a registered model: ``resnet``, ``vit``, ``local_vit`` or ``alternet``."""
+    return _lookup(name).family
+
+
+def _lookup(name: str) -> _Entry:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, num_classes: int = 10, image_size: int = 32, **overrides) -> nn.Module:
+    """Build a registered model, optionally overriding fields of its config.
+
+    Example: ``create_model("vit_ti", num_classes=100, patch_size=4)``. Raises ``ValueError``
+    for unknown names or fields, ``num_classes < 1`` and image sizes the architecture cannot
+    take (not divisible by the patch or window size).
+    """
+    entry = _lookup(name)
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
+    fields = {f.name for f in dataclasses.fields(entry.config)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for {name}; valid: {sorted(fields)}")
+    config = dataclasses.replace(entry.config, **overrides)
+    cls = ViT if isinstance(config, ViTConfig) else ResNet
+    model = cls(config, num_classes=num_classes, image_size=image_size)
+    model.model_name = name
+    return model

@@ -1,0 +1,241 @@
+"""Building blocks shared by every model family (no copies between ResNet, ViT and AlterNet).
+
+Each module whose *output* is a feature map in the paper's sense carries a class attribute
+``feature_kind`` ("stem", "embed", "conv", "msa" or "mlp"). The analyses in
+``course_lib.analysis`` hook exactly those modules, in forward order, to read the feature maps
+of every block (paper Fig. 2a, 8 and 9).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop a whole residual branch per sample with probability ``p``."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+class Mlp(nn.Module):
+    """Two-layer perceptron with GELU, applied token-wise: ``[..., dim] -> [..., dim]``."""
+
+    def __init__(self, dim: int, hidden_dim: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class RelativePositionBias(nn.Module):
+    """Learned bias per head for every relative offset inside a ``w × w`` window (Swin-style).
+
+    The index table is a precomputed, non-persistent buffer: it depends only on ``w``.
+    """
+
+    def __init__(self, window: int, heads: int) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
+        nn.init.trunc_normal_(self.table, std=0.02)
+        coords = torch.stack(
+            torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")
+        )
+        coords = coords.flatten(1)  # (2, w*w)
+        rel = coords[:, :, None] - coords[:, None, :] + (window - 1)  # (2, w*w, w*w), >= 0
+        self.register_buffer("index", rel[0] * (2 * window - 1) + rel[1], persistent=False)
+
+    def forward(self) -> Tensor:
+        """Bias of shape ``(heads, w*w, w*w)``, added to the attention logits."""
+        return self.table[self.index].permute(2, 0, 1)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over tokens ``[B, N, dim]``, global or inside windows.
+
+    With ``window=None`` every token attends to every other (ViT's global MSA). With
+    ``window=w`` the tokens must form a square grid (no class token); it is cut into
+    non-overlapping ``w × w`` windows that attend within themselves, with a relative position
+    bias (local MSA, as Swin without the cyclic shift; paper Sec. 3 and the AlterNet MSA block).
+
+    Attention runs through ``F.scaled_dot_product_attention``; the Hessian analyses switch it to
+    the math backend, whose double backward and forward-mode derivatives exist.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        head_dim: int | None = None,
+        window: int | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if head_dim is None:
+            if dim % heads:
+                raise ValueError(f"dim={dim} is not divisible by heads={heads}; pass head_dim")
+            head_dim = dim // heads
+        self.heads, self.window = heads, window
+        inner = heads * head_dim
+        self.qkv = nn.Linear(dim, 3 * inner)
+        self.proj = nn.Linear(inner, dim)
+        self.drop = nn.Dropout(dropout)
+        self.bias = RelativePositionBias(window, heads) if window else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, n, _ = x.shape
+        if self.window:
+            side = int(round(n**0.5))
+            w = self.window
+            # (B, H*W, D) -> (B * windows, w*w, D)
+            x = rearrange(x, "b (hw w1 ww w2) d -> (b hw ww) (w1 w2) d", w1=w, w2=w, ww=side // w)
+        q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.heads)
+        mask = self.bias() if self.bias is not None else None
+        p = self.drop.p if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        out = self.proj(rearrange(out, "b h n d -> b n (h d)"))
+        if self.window:
+            out = rearrange(
+                out, "(b hw ww) (w1 w2) d -> b (hw w1 ww w2) d", b=b, w1=w, w2=w, ww=side // w
+            )
+        return self.drop(out)
+
+
+class AttentionResidual(nn.Module):
+    """The MSA sub-block of a transformer: ``x + attn(norm(x))`` on tokens ``[B, N, D]``."""
+
+    feature_kind = "msa"
+
+    def __init__(self, dim: int, attn: Attention, drop_path: float = 0.0) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.attn = attn
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.drop_path(self.attn(self.norm(x)))
+
+
+class MlpResidual(nn.Module):
+    """The MLP sub-block of a transformer: ``x + mlp(norm(x))`` on tokens ``[B, N, D]``."""
+
+    feature_kind = "mlp"
+
+    def __init__(self, dim: int, mlp_ratio: float, dropout: float = 0.0, drop_path: float = 0.0):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), dropout)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.drop_path(self.mlp(self.norm(x)))
+
+
+def conv_shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Module:
+    """Identity when shapes match, else a strided 1×1 convolution (on the pre-activated input)."""
+    if stride == 1 and in_ch == out_ch:
+        return nn.Identity()
+    return nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation basic residual block: (BN-ReLU-conv3×3) × 2 plus shortcut."""
+
+    feature_kind = "conv"
+    expansion = 1
+
+    def __init__(self, in_ch: int, width: int, stride: int = 1, drop_path: float = 0.0) -> None:
+        super().__init__()
+        out_ch = width * self.expansion
+        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.conv1 = nn.Conv2d(in_ch, width, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, out_ch, 3, padding=1, bias=False)
+        self.shortcut = conv_shortcut(in_ch, out_ch, stride)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(x))
+        skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(out)
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return skip + self.drop_path(out)
+
+
+class PreActBottleneck(nn.Module):
+    """Pre-activation bottleneck block: BN-ReLU-conv1×1, BN-ReLU-conv3×3, BN-ReLU-conv1×1 (×4)."""
+
+    feature_kind = "conv"
+    expansion = 4
+
+    def __init__(self, in_ch: int, width: int, stride: int = 1, drop_path: float = 0.0) -> None:
+        super().__init__()
+        out_ch = width * self.expansion
+        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.conv1 = nn.Conv2d(in_ch, width, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out_ch, 1, bias=False)
+        self.shortcut = conv_shortcut(in_ch, out_ch, stride)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(x))
+        skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(out)
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        out = self.conv3(F.relu(self.bn3(out)))
+        return skip + self.drop_path(out)
+
+
+class MSABlock(nn.Module):
+    """AlterNet's MSA block on feature maps ``[B, C, H, W]`` (paper Sec. 4, official code).
+
+    Pre-activation like the conv blocks it replaces: BN → GELU → 1×1 conv → BN → windowed
+    multi-head attention with relative position bias (head dim 64 by default), plus shortcut.
+    """
+
+    feature_kind = "msa"
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        heads: int,
+        window: int,
+        stride: int = 1,
+        head_dim: int = 64,
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.conv = nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.attn = Attention(out_ch, heads, head_dim=head_dim, window=window)
+        self.shortcut = conv_shortcut(in_ch, out_ch, stride)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.gelu(self.bn1(x))
+        skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(out)
+        out = self.bn2(self.conv(out))
+        h, w = out.shape[-2:]
+        tokens = rearrange(out, "b c h w -> b (h w) c")
+        out = rearrange(self.attn(tokens), "b (h w) c -> b c h w", h=h, w=w)
+        return skip + self.drop_path(out)

@@ -1,0 +1,112 @@
+"""Pre-activation ResNets with a CIFAR stem, and AlterNet as the same network with MSA blocks.
+
+AlterNet (paper Sec. 4) *is* a ResNet in which the last blocks of some stages are replaced by
+MSA blocks, so both families are built by one class: ``msa_blocks=(0, 0, 0, 0)`` gives the
+ResNet, ``msa_blocks=(0, 1, 1, 2)`` the paper's CIFAR AlterNet-50.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from course_lib.models.layers import MSABlock, PreActBlock, PreActBottleneck
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    """Architecture of a (pre-activation) ResNet or AlterNet."""
+
+    block: str = "basic"  # "basic" (two 3×3 convs) or "bottleneck" (1×1, 3×3, 1×1, expansion 4)
+    widths: tuple[int, ...] = (64, 128, 256, 512)  # inner width of each stage
+    depths: tuple[int, ...] = (2, 2, 2, 2)  # blocks per stage (MSA blocks included)
+    stem_width: int = 64  # channels of the 3×3 CIFAR stem (no pooling: 32×32 stays 32×32)
+    msa_blocks: tuple[int, ...] = (0, 0, 0, 0)  # MSA blocks at the end of each stage (AlterNet)
+    heads: tuple[int, ...] = (3, 6, 12, 24)  # attention heads of the MSA blocks, per stage
+    head_dim: int = 64  # width of one attention head
+    window: int = 4  # side of the local attention window (tokens = pixels of the feature map)
+    drop_path: float = 0.0  # stochastic depth rate, growing linearly to this value
+
+
+class Stem(nn.Module):
+    """CIFAR-style stem: one 3×3 convolution at full resolution (its output is depth 0)."""
+
+    feature_kind = "stem"
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, padding=1, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
+def msa_positions(depth: int, n_msa: int) -> list[bool]:
+    """Which blocks of a stage are MSA: counted from the stage's end, alternating with convs.
+
+    ``msa_positions(4, 2) -> [False, True, False, True]`` (the paper's CIFAR stage 4: Conv, MSA,
+    Conv, MSA); ``msa_positions(3, 1) -> [False, False, True]``.
+    """
+    if n_msa > (depth + 1) // 2:
+        raise ValueError(f"a stage of {depth} blocks holds at most {(depth + 1) // 2} MSA blocks")
+    flags = [False] * depth
+    for j in range(n_msa):
+        flags[depth - 1 - 2 * j] = True
+    return flags
+
+
+class ResNet(nn.Module):
+    """Pre-activation ResNet / AlterNet for small images: stem, stages, BN-ReLU, pooling, linear."""
+
+    def __init__(self, config: ResNetConfig, num_classes: int = 10, image_size: int = 32) -> None:
+        super().__init__()
+        c = config
+        n_stages = len(c.depths)
+        if not (len(c.widths) == len(c.msa_blocks) == len(c.heads) == n_stages):
+            raise ValueError("widths, depths, msa_blocks and heads need one entry per stage")
+        block_cls = {"basic": PreActBlock, "bottleneck": PreActBottleneck}.get(c.block)
+        if block_cls is None:
+            raise ValueError(f"block must be 'basic' or 'bottleneck', not {c.block!r}")
+        self.config = c
+        self.stem = Stem(c.stem_width)
+        total, done = sum(c.depths), 0
+        stages, in_ch, side = [], c.stem_width, image_size
+        stage_specs = zip(c.widths, c.depths, c.msa_blocks, strict=True)
+        for s, (width, depth, n_msa) in enumerate(stage_specs):
+            stride = 1 if s == 0 else 2
+            side = (side + stride - 1) // stride
+            if n_msa and side % c.window:
+                raise ValueError(
+                    f"stage {s + 1} has a {side}×{side} feature map, not divisible by the "
+                    f"attention window {c.window}; choose image_size so that every stage with MSA "
+                    f"blocks is a multiple of the window (e.g. 32 or 64), or pass window=..."
+                )
+            blocks = []
+            for i, is_msa in enumerate(msa_positions(depth, n_msa)):
+                dp = c.drop_path * done / max(total - 1, 1)
+                st = stride if i == 0 else 1
+                out_ch = width * block_cls.expansion
+                if is_msa:
+                    blk = MSABlock(in_ch, out_ch, c.heads[s], c.window, st, c.head_dim, dp)
+                else:
+                    blk = block_cls(in_ch, width, st, dp)
+                blocks.append(blk)
+                in_ch, done = out_ch, done + 1
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.norm = nn.BatchNorm2d(in_ch)
+        self.act = nn.ReLU()
+        self.head = nn.Linear(in_ch, num_classes)
+        self.num_features = in_ch
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Images ``[B, 3, H, W]`` to the last feature map ``[B, C, H/8, W/8]`` (4 stages)."""
+        return self.act(self.norm(self.stages(self.stem(x))))
+
+    def forward_head(self, x: Tensor) -> Tensor:
+        """Global average pooling and the linear classifier: ``[B, C, h, w] -> [B, classes]``."""
+        return self.head(x.mean(dim=(2, 3)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))

@@ -1,0 +1,136 @@
+"""Models: every registered model runs forward/backward at two sizes; registry errors are clear."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_lib.models import create_model, list_models, model_family
+from course_lib.models.resnet import msa_positions
+
+SMALL = list_models("*_tiny") + list_models("*_mini")
+LARGE = [n for n in list_models() if n not in SMALL]
+
+
+def _forward_backward(name: str, image_size: int, batch: int = 2) -> None:
+    model = create_model(name, num_classes=7, image_size=image_size)
+    x = torch.randn(batch, 3, image_size, image_size)
+    logits = model(x)
+    assert logits.shape == (batch, 7)
+    logits.logsumexp(1).sum().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("image_size", [32, 64])
+@pytest.mark.parametrize("name", SMALL)
+def test_small_models_forward_backward(name, image_size):
+    _forward_backward(name, image_size)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("image_size", [32, 64])
+@pytest.mark.parametrize("name", LARGE)
+def test_paper_sized_models_forward_backward(name, image_size):
+    _forward_backward(name, image_size, batch=1)
+
+
+def test_every_family_has_smoke_and_laptop_sizes():
+    for family in ("resnet", "vit", "local_vit", "alternet"):
+        assert model_family(f"{family}_tiny") == family
+        assert model_family(f"{family}_mini") == family
+    assert {"resnet18", "resnet50", "vit_ti", "vit_s", "alternet50"} <= set(list_models())
+
+
+def test_list_models_pattern():
+    assert list_models("vit_*") == ["vit_mini", "vit_s", "vit_ti", "vit_tiny"]
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown model 'vit_huge'.*resnet_tiny"):
+        create_model("vit_huge")
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, message",
+    [
+        ("vit_tiny", {"image_size": 30}, "not divisible by patch_size=4"),
+        ("local_vit_tiny", {"image_size": 40}, "10×10 token grid is not divisible by window=4"),
+        ("alternet_tiny", {"image_size": 40}, "not divisible by the attention window 4"),
+        ("resnet_tiny", {"num_classes": 0}, "num_classes must be a positive integer"),
+        ("vit_tiny", {"heads": 3}, "dim=64 is not divisible by heads=3"),
+        ("vit_tiny", {"depht": 3}, r"unknown option\(s\) \['depht'\].*'depth'"),
+        ("local_vit_tiny", {"pool": "cls"}, "window attention needs pool='mean'"),
+    ],
+)
+def test_bad_configurations_raise_clear_errors(name, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        create_model(name, **kwargs)
+
+
+def test_overrides_change_the_architecture():
+    model = create_model("vit_tiny", depth=3, patch_size=8)
+    assert len(model.blocks) == 6
+    assert model.pos_embed.shape[1] == (32 // 8) ** 2
+
+
+def test_msa_positions_follow_the_build_up_rule():
+    assert msa_positions(4, 2) == [False, True, False, True]
+    assert msa_positions(3, 1) == [False, False, True]
+    assert msa_positions(2, 0) == [False, False]
+    with pytest.raises(ValueError, match="at most 2 MSA"):
+        msa_positions(3, 3)
+
+
+def _kinds(model) -> list[str]:
+    return [m.feature_kind for m in model.modules() if hasattr(m, "feature_kind")]
+
+
+def test_feature_kinds_tag_every_block_in_forward_order():
+    vit = create_model("vit_tiny")
+    assert _kinds(vit) == ["embed"] + ["msa", "mlp"] * 2
+    assert vit.num_prefix_tokens == 1
+    assert create_model("local_vit_tiny").num_prefix_tokens == 0
+    assert _kinds(create_model("resnet_mini")) == ["stem"] + ["conv"] * 6
+    assert _kinds(create_model("alternet_mini")) == ["stem", "conv", "conv", "conv", "msa"] + [
+        "conv",
+        "msa",
+    ]
+
+
+def test_alternet_is_a_resnet_with_msa_blocks():
+    resnet, alternet = create_model("resnet_tiny"), create_model("resnet_tiny", msa_blocks=(0, 0, 1))
+    assert _kinds(resnet) == ["stem", "conv", "conv", "conv"]
+    assert _kinds(alternet) == ["stem", "conv", "conv", "msa"]
+
+
+def test_window_attention_is_local():
+    """Changing one token changes the outputs of its own window only."""
+    torch.manual_seed(0)
+    model = create_model("local_vit_tiny", depth=1).eval()
+    attn_block = model.blocks[0]
+    tokens = torch.randn(1, 64, 64)
+    changed = tokens.clone()
+    changed[0, 0] += torch.randn(64)  # token (0, 0): window rows 0-3, columns 0-3
+    diff = (attn_block(changed) - attn_block(tokens)).abs().sum(-1).reshape(8, 8)
+    assert (diff[:4, :4] > 1e-6).all()
+    assert diff[4:, :].max() == 0 and diff[:, 4:].max() == 0
+
+
+@pytest.mark.parametrize("name", list_models("*_tiny"))
+def test_channels_last_gives_the_same_output(name):
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    x = torch.randn(2, 3, 32, 32)
+    ref = model(x)
+    out = model.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_torch_compile_matches_eager():
+    torch.manual_seed(0)
+    model = create_model("vit_tiny").eval()
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(torch.compile(model)(x), model(x), rtol=1e-4, atol=1e-4)
