@@ -100,7 +100,8 @@ def test_feature_kinds_tag_every_block_in_forward_order():
 
 
 def test_alternet_is_a_resnet_with_msa_blocks():
-    resnet, alternet = create_model("resnet_tiny"), create_model("resnet_tiny", msa_blocks=(0, 0, 1))
+    resnet = create_model("resnet_tiny")
+    alternet = create_model("resnet_tiny", msa_blocks=(0, 0, 1))
     assert _kinds(resnet) == ["stem", "conv", "conv", "conv"]
     assert _kinds(alternet) == ["stem", "conv", "conv", "msa"]
 
