@@ -72,7 +72,7 @@ def test_bad_configurations_raise_clear_errors(name, kwargs, message):
 def test_overrides_change_the_architecture():
     model = create_model("vit_tiny", depth=3, patch_size=8)
     assert len(model.blocks) == 6
-    assert model.pos_embed.shape[1] == (32 // 8) ** 2
+    assert model.patch_embed.pos_embed.shape[1] == (32 // 8) ** 2
 
 
 def test_msa_positions_follow_the_build_up_rule():

@@ -32,16 +32,21 @@ class ViTConfig:
 
 
 class PatchEmbed(nn.Module):
-    """Cut images into patches and embed them: ``[B, 3, H, W] -> [B, (H/p)·(W/p), dim]``."""
+    """Patches, embedded, plus learned position embeddings: ``[B, 3, H, W] -> [B, N, dim]``.
+
+    The position embedding lives here so that this module's output is the paper's depth-0
+    feature map (the token grid the transformer blocks receive, class token aside).
+    """
 
     feature_kind = "embed"
 
-    def __init__(self, patch_size: int, dim: int) -> None:
+    def __init__(self, patch_size: int, dim: int, grid: int) -> None:
         super().__init__()
         self.proj = nn.Conv2d(3, dim, patch_size, stride=patch_size)
+        self.pos_embed = nn.Parameter(torch.randn(1, grid * grid, dim) * 0.02)
 
     def forward(self, x: Tensor) -> Tensor:
-        return rearrange(self.proj(x), "b d h w -> b (h w) d")
+        return rearrange(self.proj(x), "b d h w -> b (h w) d") + self.pos_embed
 
 
 class ViT(nn.Module):
@@ -69,9 +74,8 @@ class ViT(nn.Module):
             raise ValueError(f"dim={c.dim} is not divisible by heads={c.heads}")
         self.config = c
         self.num_prefix_tokens = 1 if c.pool == "cls" else 0
-        self.patch_embed = PatchEmbed(c.patch_size, c.dim)
+        self.patch_embed = PatchEmbed(c.patch_size, c.dim, grid)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim)) if c.pool == "cls" else None
-        self.pos_embed = nn.Parameter(torch.randn(1, grid * grid, c.dim) * 0.02)
         sub_blocks = []
         for i in range(c.depth):
             dp = c.drop_path * i / max(c.depth - 1, 1)
@@ -88,7 +92,7 @@ class ViT(nn.Module):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Images ``[B, 3, H, W]`` to normalised tokens ``[B, prefix + N, dim]``."""
-        x = self.patch_embed(x) + self.pos_embed
+        x = self.patch_embed(x)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         return self.norm(self.blocks(x))

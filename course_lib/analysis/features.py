@@ -1,0 +1,221 @@
+"""Feature maps of every block in one forward pass, shared by the Fourier and variance analyses.
+
+A "feature map" in the paper's sense (Park & Kim 2022, Sec. 3, Fig. 2a, 8, 9) is the output of a
+block: the ResNet stem and each residual block; a ViT's patch embedding and, per transformer
+block, the residual stream after ``x + attn(norm(x))`` ("msa") and after ``x + mlp(norm(x))``
+("mlp") as two separate depths. Our models mark such modules with a string attribute
+``feature_kind``; for third-party models we recognise common block classes, or the caller names
+the modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+ModuleSpec = Sequence[tuple[str, nn.Module, str]] | Mapping[str, nn.Module]
+"""Explicit choice of modules: ``[(name, module, kind), ...]`` or ``{name: module}`` (the kind is
+then the module's ``feature_kind``, or ``"block"``)."""
+
+
+@dataclass(frozen=True)
+class FeatureMap:
+    """The output of one block, detached: ``[B, C, H, W]`` or tokens ``[B, N, D]``."""
+
+    name: str  # the module's name in model.named_modules() (or the name the caller gave)
+    kind: str  # "stem", "embed", "conv", "msa", "mlp"; "block" for untagged third-party blocks
+    tensor: Tensor
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode; afterwards restore every submodule's own ``training`` flag.
+
+    Restoring per module keeps mixed states intact (e.g. frozen BatchNorm inside a training model).
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (CPU for a stateless model)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def normalized_depth(n: int) -> Tensor:
+    """Depths ``i / (n - 1)``, ``i = 0 … n-1``: the x-axis of paper Fig. 8, 9 (``[0.]`` if n=1)."""
+    return torch.linspace(0.0, 1.0, n) if n > 1 else torch.zeros(n)
+
+
+def to_grid(feature_map: Tensor, num_prefix_tokens: int | None = None) -> Tensor:
+    """Lay a feature map out as ``[B, C, H, W]``.
+
+    ``[B, C, H, W]`` is returned as is. Tokens ``[B, N, D]`` lose their ``num_prefix_tokens``
+    leading (class/register) tokens and the rest go back on their row-major ``sqrt(N) x sqrt(N)``
+    grid with ``C = D``. When ``num_prefix_tokens`` is None it is detected: ``N`` a perfect square
+    → 0, ``N - 1`` a perfect square → 1, otherwise ``ValueError`` (pass it explicitly).
+    """
+    if feature_map.ndim == 4:
+        return feature_map
+    if feature_map.ndim != 3:
+        raise ValueError(
+            f"expected a feature map [B, C, H, W] or tokens [B, N, D], got shape "
+            f"{tuple(feature_map.shape)}"
+        )
+    n = feature_map.shape[1]
+    if num_prefix_tokens is None:
+        if _is_square(n):
+            num_prefix_tokens = 0
+        elif _is_square(n - 1):
+            num_prefix_tokens = 1
+        else:
+            raise ValueError(
+                f"{n} tokens are neither a square grid nor a square grid plus a class token; "
+                "pass num_prefix_tokens"
+            )
+    side = math.isqrt(max(n - num_prefix_tokens, 0))
+    if side == 0 or side * side != n - num_prefix_tokens:
+        raise ValueError(
+            f"{n} tokens minus {num_prefix_tokens} prefix tokens do not form a square grid"
+        )
+    patches = feature_map[:, num_prefix_tokens:]  # (B, H*W, D)
+    return rearrange(patches, "b (h w) d -> b d h w", h=side)  # (B, D, H, W)
+
+
+def prefix_tokens_of(feature_map: Tensor, model_prefix: int | None) -> int | None:
+    """How many prefix tokens one map of a model with ``model_prefix`` of them carries.
+
+    A model's ``num_prefix_tokens`` describes its residual stream, but a patch embedding may
+    output the bare grid before the class token is prepended: when ``N - model_prefix`` is not a
+    square and ``N`` is, the map has none. ``None`` (detect) and non-token maps pass through.
+    """
+    if feature_map.ndim != 3 or not model_prefix:
+        return model_prefix
+    n = feature_map.shape[1]
+    return 0 if not _is_square(n - model_prefix) and _is_square(n) else model_prefix
+
+
+def grids_of(maps: Sequence[FeatureMap], num_prefix_tokens: int | None) -> list[Tensor]:
+    """Every map as ``[B, C, H, W]``, given the model's ``num_prefix_tokens`` (see above)."""
+    return [to_grid(m.tensor, prefix_tokens_of(m.tensor, num_prefix_tokens)) for m in maps]
+
+
+def depth_index(maps: Sequence[FeatureMap]) -> dict[str, list[str] | Tensor]:
+    """The ``names``, ``kinds`` and normalized ``depth`` fields shared by the profiles."""
+    return {
+        "names": [m.name for m in maps],
+        "kinds": [m.kind for m in maps],
+        "depth": normalized_depth(len(maps)),
+    }
+
+
+def find_feature_modules(
+    model: nn.Module, modules: ModuleSpec | None = None
+) -> list[tuple[str, nn.Module, str]]:
+    """The ``(name, module, kind)`` triples whose outputs count as feature maps.
+
+    Order of preference: ``modules`` if given; else every module with a ``feature_kind``
+    attribute; else known third-party blocks (torchvision ``BasicBlock``/``Bottleneck`` →
+    ``"conv"``, torchvision ``EncoderBlock`` and timm ``Block`` → ``"block"``); else ValueError.
+    """
+    if modules is not None:
+        if isinstance(modules, Mapping):
+            return [(n, m, getattr(m, "feature_kind", "block")) for n, m in modules.items()]
+        return [(n, m, kind) for n, m, kind in modules]
+    tagged = [
+        (name, module, module.feature_kind)
+        for name, module in model.named_modules()
+        if isinstance(getattr(module, "feature_kind", None), str)
+    ]
+    if tagged:
+        return tagged
+    known = [
+        (name, module, kind)
+        for name, module in model.named_modules()
+        if (kind := _known_block_kind(module)) is not None
+    ]
+    if known:
+        return known
+    raise ValueError(
+        f"{type(model).__name__} has no modules tagged with `feature_kind` and no known block "
+        "classes; pass modules=[(name, module, kind), ...] or {name: module}"
+    )
+
+
+def collect_feature_maps(
+    model: nn.Module, x: Tensor, modules: ModuleSpec | None = None
+) -> list[FeatureMap]:
+    """Run ``model(x)`` once and return the output of every feature module, in forward order.
+
+    Modules are chosen by :func:`find_feature_modules`. The model runs under ``torch.no_grad()``
+    in eval mode; every submodule's original mode is restored afterwards, and the hooks are
+    removed, also when the forward pass raises. Each selected module must run exactly once.
+    Outputs are detached copies (a later in-place op cannot change them); a tuple output
+    contributes its first tensor. ``x`` is moved to the model's device and the maps stay there:
+    for large models, pass fewer ``modules`` or a smaller batch.
+    """
+    # Forward hooks rather than torch.fx (torchvision's create_feature_extractor): FX needs a
+    # symbolically traceable model, hooks work with any Python control flow in forward().
+    selected = find_feature_modules(model, modules)
+    captured: list[FeatureMap] = []
+    seen: set[str] = set()
+
+    def make_hook(name: str, kind: str) -> Callable[[nn.Module, tuple, object], None]:
+        def hook(module: nn.Module, args: tuple, output: object) -> None:
+            if name in seen:
+                raise ValueError(f"module {name!r} ran more than once in one forward pass")
+            seen.add(name)
+            captured.append(FeatureMap(name, kind, _first_tensor(output, name).detach().clone()))
+
+        return hook
+
+    handles = [module.register_forward_hook(make_hook(n, k)) for n, module, k in selected]
+    try:
+        with eval_mode(model), torch.no_grad():
+            model(x.to(model_device(model)))
+    finally:
+        for handle in handles:
+            handle.remove()
+    missing = [name for name, _, _ in selected if name not in seen]
+    if missing:
+        raise ValueError(f"these feature modules did not run in forward: {missing}")
+    return captured
+
+
+def _is_square(n: int) -> bool:
+    return n > 0 and math.isqrt(n) ** 2 == n
+
+
+def _first_tensor(output: object, name: str) -> Tensor:
+    if isinstance(output, Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
+        return output[0]
+    raise TypeError(f"module {name!r} returned {type(output).__name__}, not a tensor")
+
+
+def _known_block_kind(module: nn.Module) -> str | None:
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+    from torchvision.models.vision_transformer import EncoderBlock
+
+    if isinstance(module, (BasicBlock, Bottleneck)):
+        return "conv"
+    cls = type(module)
+    if isinstance(module, EncoderBlock) or (
+        cls.__name__ == "Block" and cls.__module__.startswith("timm.")
+    ):
+        return "block"
+    return None
