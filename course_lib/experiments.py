@@ -1,0 +1,151 @@
+"""Trained models shared by all chapters, trained once per profile and cached on disk.
+
+``trained_model("vit", profile="laptop")`` returns the laptop profile's ViT trained on the
+profile's data, training it (with a progress bar) only if the cache has no finished run for the
+same key. A run interrupted midway resumes from its last epoch. The key holds the model, data,
+fraction, image size, training recipe, seed and library version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from course_lib.cache import entry_dir, key_matches, write_key
+from course_lib.config import Profile, get_profile
+from course_lib.data import make_loaders, mix_transform
+from course_lib.io import CheckpointError, load_checkpoint
+from course_lib.models import create_model, list_models
+from course_lib.train import History, TrainConfig, default_device, fit
+
+
+@dataclass
+class TrainedModel:
+    """A trained model with its training history and where its run is stored."""
+
+    name: str
+    model: nn.Module
+    history: History
+    folder: Path
+    num_classes: int
+    image_size: int
+
+
+def resolve_model_name(family_or_name: str, profile: Profile) -> str:
+    """``"vit"`` → the profile's ViT (e.g. ``vit_mini``); a registered name passes through."""
+    if family_or_name in profile.models:
+        return profile.models[family_or_name]
+    if family_or_name in list_models():
+        return family_or_name
+    raise ValueError(
+        f"unknown model or family {family_or_name!r}; families: {', '.join(profile.models)}; "
+        f"models: {', '.join(list_models())}"
+    )
+
+
+def train_config_for(profile: Profile, seed: int = 0, **overrides) -> TrainConfig:
+    """The :class:`TrainConfig` matching a profile's training settings (fields overridable)."""
+    t = profile.train
+    settings = {
+        "epochs": t.epochs,
+        "lr": t.lr,
+        "weight_decay": t.weight_decay,
+        "warmup_epochs": t.warmup_epochs,
+        "label_smoothing": t.label_smoothing,
+        "seed": seed,
+    }
+    return TrainConfig(**(settings | overrides))
+
+
+def trained_model(
+    family_or_name: str,
+    *,
+    profile: str | Profile | None = None,
+    fraction: float = 1.0,
+    seed: int = 0,
+    image_size: int | None = None,
+    epochs: int | None = None,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+    **model_overrides,
+) -> TrainedModel:
+    """Train (or load from the cache) one of the course's models on the profile's data.
+
+    ``fraction`` trains on a class-balanced subset (claim C2). The number of optimisation steps
+    is kept equal across fractions by scaling the epochs with ``1 / fraction``, as the paper's
+    small-data runs train for the same number of iterations.
+    """
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    name = resolve_model_name(family_or_name, prof)
+    size = image_size or prof.image_size
+    base_epochs = epochs or prof.train.epochs
+    run_epochs = max(1, round(base_epochs / fraction))
+    config = train_config_for(prof, seed=seed, epochs=run_epochs, progress=progress)
+    t = prof.train
+    key = {
+        "model": name,
+        "overrides": model_overrides,
+        "data": prof.data,
+        "n_train": prof.n_train,
+        "n_test": prof.n_test,
+        "fraction": fraction,
+        "image_size": size,
+        "train": dataclasses.asdict(config) | {"progress": None},
+        "augment": t.augment,
+        "mix": t.mix,
+        "batch_size": t.batch_size,
+    }
+    folder = entry_dir("trained", key)
+    device = torch.device(device) if device is not None else default_device()
+    train_loader, test_loader, info = make_loaders(
+        prof.data,
+        batch_size=t.batch_size,
+        fraction=fraction,
+        seed=seed,
+        augment=t.augment,
+        image_size=size,
+        n_train=prof.n_train,
+        n_test=prof.n_test,
+        device=device,
+    )
+    torch.manual_seed(seed)
+    model = create_model(name, num_classes=info.num_classes, image_size=size, **model_overrides)
+    history = _load_finished(folder, key, model, run_epochs)
+    if history is None:
+        resume = key_matches(folder, "trained", key)
+        write_key(folder, "trained", key)
+        mix = mix_transform(info.num_classes) if t.mix else None
+        history = fit(
+            model,
+            train_loader,
+            test_loader,
+            config,
+            out_dir=folder,
+            resume=resume,
+            batch_transform=mix,
+            device=device,
+            meta={"model": name, "num_classes": info.num_classes, "image_size": size},
+        )
+    model.to(device).eval()
+    return TrainedModel(name, model, history, folder, info.num_classes, size)
+
+
+def _load_finished(folder: Path, key: dict, model: nn.Module, epochs: int) -> History | None:
+    """Weights and history of a finished cached run (into ``model``), else None."""
+    ckpt = folder / "checkpoint.pt"
+    if not ckpt.exists() or not key_matches(folder, "trained", key):
+        return None
+    try:
+        state = load_checkpoint(ckpt)
+    except CheckpointError as err:
+        print(f"[cache] retraining: {err}")
+        ckpt.unlink(missing_ok=True)
+        return None
+    if int(state.get("epoch", 0)) < epochs:
+        return None  # unfinished: fit() resumes it
+    model.load_state_dict(state["model"])
+    return History.from_dict(state["history"])

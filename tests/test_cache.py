@@ -1,0 +1,77 @@
+"""Results cache and shared trained models: computed once, reused, never silently corrupt."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_lib.cache import cached_result, entry_dir
+from course_lib.config import get_profile
+from course_lib.experiments import resolve_model_name, trained_model
+
+
+def test_cached_result_computes_once_and_reuses():
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"values": torch.arange(3.0), "note": "ok"}
+
+    first = cached_result("demo", {"a": 1}, compute)
+    second = cached_result("demo", {"a": 1}, compute)
+    assert len(calls) == 1
+    assert torch.equal(first["values"], second["values"]) and second["note"] == "ok"
+    cached_result("demo", {"a": 2}, compute)
+    assert len(calls) == 2  # another key, another entry
+
+
+def test_damaged_cache_entry_is_recomputed_with_a_warning():
+    cached_result("demo", {"a": 1}, lambda: {"x": torch.ones(2)})
+    (entry_dir("demo", {"a": 1}) / "result.pt").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="damaged cache entry"):
+        result = cached_result("demo", {"a": 1}, lambda: {"x": torch.zeros(2)})
+    assert torch.equal(result["x"], torch.zeros(2))
+
+
+def test_stale_key_is_recomputed():
+    cached_result("demo", {"a": 1}, lambda: {"x": torch.ones(2)})
+    folder = entry_dir("demo", {"a": 1})
+    (folder / "key.json").write_text('{"kind": "demo", "a": "something else"}')
+    with pytest.warns(UserWarning, match="stale cache entry"):
+        result = cached_result("demo", {"a": 1}, lambda: {"x": torch.zeros(2)})
+    assert torch.equal(result["x"], torch.zeros(2))
+
+
+def test_resolve_model_name():
+    smoke = get_profile("smoke")
+    assert resolve_model_name("vit", smoke) == "vit_tiny"
+    assert resolve_model_name("resnet18", smoke) == "resnet18"
+    with pytest.raises(ValueError, match="unknown model or family 'vgg'"):
+        resolve_model_name("vgg", smoke)
+
+
+def test_trained_model_is_cached_and_reloaded(capsys):
+    profile = get_profile("smoke", n_train=128, n_test=64)
+    first = trained_model("resnet", profile=profile, device="cpu", progress=False)
+    assert first.name == "resnet_tiny" and first.history.epoch == [1]
+    assert (first.folder / "checkpoint.pt").exists()
+    second = trained_model("resnet", profile=profile, device="cpu", progress=False)
+    assert second.history.test_nll == first.history.test_nll
+    for name, value in first.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[name]), name
+    assert not second.model.training
+
+
+def test_damaged_trained_model_is_retrained(capsys):
+    profile = get_profile("smoke", n_train=128, n_test=64)
+    first = trained_model("resnet", profile=profile, device="cpu", progress=False)
+    (first.folder / "checkpoint.pt").write_bytes(b"truncated")
+    again = trained_model("resnet", profile=profile, device="cpu", progress=False)
+    assert "retraining" in capsys.readouterr().out
+    assert again.history.test_nll == pytest.approx(first.history.test_nll)
+
+
+def test_fractions_keep_the_number_of_steps():
+    profile = get_profile("smoke", n_train=128, n_test=64)
+    half = trained_model("vit", profile=profile, fraction=0.5, device="cpu", progress=False)
+    assert half.history.epoch == [1, 2]  # 1 epoch / 0.5

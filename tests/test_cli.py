@@ -1,0 +1,77 @@
+"""The command line: models, train, resume, check, and one clear line for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from course_lib.__main__ import main
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys, tmp_path):
+    """Run ``python -m course_lib ARGS`` in-process (smoke profile); return (code, out, err)."""
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "data"))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def test_models_lists_names_and_parameter_counts(cli):
+    code, out, _ = cli("models", "*_tiny")
+    assert code == 0
+    assert "resnet_tiny" in out and "77,850" in out
+    assert "vit_ti " not in out
+
+
+def test_train_then_resume_from_the_shell(tmp_path):
+    """The real entry point, in a subprocess, as a user runs it."""
+    env = {**os.environ, "COURSE_PROFILE": "smoke"}
+    out_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "course_lib", "train", "--model", "resnet_tiny", "--quiet",
+           "--out", str(out_dir)]  # fmt: skip
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "test error" in first.stdout
+    assert json.loads((out_dir / "history.json").read_text())["epoch"] == [1]
+    again = subprocess.run(cmd + ["--resume", "--epochs", "2"], capture_output=True, text=True,
+                           env=env, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out_dir / "history.json").read_text())["epoch"] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "vit_huge"], "unknown model 'vit_huge'"),
+        (["--model", "vit_tiny", "--data", "imagenet"], "imagenet"),
+        (["--model", "vit_tiny", "--image-size", "30"], "patch_size"),
+        (["--model", "vit_tiny", "--fraction", "0"], "fraction"),
+        (["--model", "resnet_tiny", "--data", "cifar10"], "download"),
+    ],
+)
+def test_bad_input_gives_one_clear_line_and_exit_code_2(cli, args, message, tmp_path):
+    code, _, err = cli("train", *args, "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_unknown_profile_is_refused(cli, monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "huge")
+    code, _, err = cli("check")
+    assert code == 2 and "unknown profile 'huge'" in err
+
+
+def test_check_runs_every_tiny_model(cli):
+    code, out, _ = cli("check")
+    assert code == 0 and out.count("forward ok") == 4 and out.rstrip().endswith("ready")
