@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export COURSE_PROFILE=${COURSE_PROFILE:-laptop} MPLBACKEND=Agg
+export COURSE_PROFILE=${COURSE_PROFILE:-laptop}
+# The execution cache keys on code, not on the profile: start it afresh when the profile changes.
+mkdir -p _build
+if [ "$(cat _build/.profile 2>/dev/null)" != "$COURSE_PROFILE" ]; then
+    rm -rf _build/.jupyter_cache _build/jupyter_execute
+fi
+echo "$COURSE_PROFILE" > _build/.profile
 .venv/bin/jupyter-book build . --warningiserror --keep-going "$@"
-echo "[book] open _build/html/index.html"
+echo "[book] built with the $COURSE_PROFILE profile: open _build/html/index.html"

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export COURSE_PROFILE=smoke MPLBACKEND=Agg PYTHONHASHSEED=0
+export COURSE_PROFILE=smoke PYTHONHASHSEED=0
 exec .venv/bin/python -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg "$@"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 
+import matplotlib
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
+
+matplotlib.use("Agg")  # unit tests draw figures without a display
 
 # Two CPU threads at most: CI machines have 2 cores and several tests spawn processes.
 torch.set_num_threads(min(2, os.cpu_count() or 1))

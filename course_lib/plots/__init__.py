@@ -1,5 +1,6 @@
 """Figures for the course, in one consistent style (see :mod:`course_lib.plots.style`)."""
 
+from course_lib.plots.data import plot_synthetic_examples
 from course_lib.plots.frequency import (
     plot_delta_log_amplitude,
     plot_high_frequency_over_depth,
@@ -38,6 +39,7 @@ __all__ = [
     "plot_loss_surface_3d",
     "plot_noise_heatmap",
     "plot_noise_sweep",
+    "plot_synthetic_examples",
     "plot_variance_over_depth",
     "use_course_style",
 ]
