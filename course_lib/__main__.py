@@ -1,4 +1,4 @@
-"""Command line: ``python -m course_lib {models,train,check}`` (also under ``torchrun``).
+"""Command line: ``python -m course_lib {models,train,precompute,check}`` (also under torchrun).
 
 Examples::
 
@@ -93,6 +93,23 @@ def _cmd_train(args: argparse.Namespace) -> None:
         )
 
 
+def _cmd_precompute(args: argparse.Namespace) -> None:
+    import fnmatch
+    import time
+
+    from course_lib.chapters import precompute_steps
+
+    profile = get_profile(args.profile)
+    steps = {k: f for k, f in precompute_steps().items() if fnmatch.fnmatch(k, args.only)}
+    if not steps:
+        raise ValueError(f"no precompute step matches {args.only!r}")
+    for name, step in steps.items():
+        started = time.perf_counter()
+        print(f"[precompute] {name} ({profile.name}) ...", flush=True)
+        step(profile)
+        print(f"[precompute] {name} done in {time.perf_counter() - started:.0f} s", flush=True)
+
+
 def _cmd_check(args: argparse.Namespace) -> None:
     device = default_device()
     print(
@@ -140,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("precompute", help="train and analyse everything the chapters need")
+    p.add_argument("--profile", default=None, choices=sorted(PROFILES))
+    p.add_argument("--only", default="*", help="shell-style filter on step names, e.g. 'ch01*'")
+    p.set_defaults(func=_cmd_precompute)
 
     p = sub.add_parser("check", help="pre-flight check: versions, device, every tiny model")
     p.set_defaults(func=_cmd_check)
