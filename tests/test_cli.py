@@ -75,3 +75,40 @@ def test_unknown_profile_is_refused(cli, monkeypatch):
 def test_check_runs_every_tiny_model(cli):
     code, out, _ = cli("check")
     assert code == 0 and out.count("forward ok") == 4 and out.rstrip().endswith("ready")
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
+    """SIGKILL a training process after its first checkpoint; --resume must end identically."""
+    import signal
+    import time
+
+    import torch
+
+    env = {**os.environ, "COURSE_PROFILE": "smoke", "OMP_NUM_THREADS": "1"}
+
+    def cmd(out, *extra):
+        return [sys.executable, "-m", "course_lib", "train", "--model", "resnet_tiny", "--quiet",
+                "--epochs", "4", "--out", str(out), *extra]  # fmt: skip
+
+    straight = subprocess.run(cmd(tmp_path / "a"), capture_output=True, text=True, env=env)
+    assert straight.returncode == 0, straight.stderr
+
+    proc = subprocess.Popen(cmd(tmp_path / "b"), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "b" / "history.json").exists() and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    killed_midway = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = subprocess.run(cmd(tmp_path / "b", "--resume"), capture_output=True, text=True,
+                             env=env)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert a["history"]["test_nll"] == b["history"]["test_nll"]
+    for name, value in a["model"].items():
+        assert torch.equal(value, b["model"][name]), name
+    assert killed_midway, "training finished before it could be killed; the test proved nothing"

@@ -186,3 +186,24 @@ def test_ddp_with_two_gloo_ranks_matches_one_process(tmp_path):
         torch.testing.assert_close(ddp["model"][name], value, rtol=1e-4, atol=1e-5, msg=name)
     for key in ("train_nll", "test_nll", "test_error"):
         assert ddp["history"][key] == pytest.approx(getattr(history, key), rel=1e-4)
+
+
+def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    """A write that fails midway (ENOSPC) raises a clear error and leaves the old file intact."""
+    import errno
+
+    from course_lib import io as course_io
+
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
+
+    def no_space(fd, *args, **kwargs):
+        os.close(fd)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(course_io.os, "fdopen", no_space)
+    with pytest.raises(OSError, match="could not write .*previous file is kept.*disk space"):
+        save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary left behind
