@@ -1,0 +1,144 @@
+"""Chapter 03's "try it" widget: add noise in one frequency band and watch two models react.
+
+:func:`noise_explorer` returns a static figure for its default values unless widgets are wanted
+(see :func:`course_lib.widgets.use_widgets`), so the book shows a real figure where a live
+notebook shows sliders. :func:`noise_demo` does the computation and works without ipywidgets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+
+from course_lib.analysis.features import eval_mode, model_device
+from course_lib.analysis.robustness import band_limited_noise
+from course_lib.plots.frequency_chapter import plot_noise_demo
+from course_lib.widgets import figure_png, use_widgets
+
+if TYPE_CHECKING:
+    import ipywidgets
+
+
+@dataclass
+class NoiseDemo:
+    """Band-limited noise on a batch, and what each model makes of it."""
+
+    clean: Tensor  # (3, H, W) the shown test image, normalised
+    noise: Tensor  # (3, H, W) the noise added to it, normalised units
+    label: int  # its true class
+    center: float  # band centre, units of π
+    width: float  # band width, units of π
+    magnitude: float  # RMS of the noise per image, normalised units
+    predictions: dict[str, int]  # each model's class for the noisy shown image
+    accuracy: dict[str, float]  # each model's accuracy (%) on the noisy batch
+    clean_accuracy: dict[str, float]  # ... on the clean batch
+    num_images: int
+
+
+def _predict(model: nn.Module, images: Tensor) -> Tensor:
+    with eval_mode(model), torch.no_grad():
+        return model(images.to(model_device(model))).argmax(dim=1).cpu()
+
+
+def noise_demo(
+    models: Mapping[str, nn.Module],
+    images: Tensor,
+    labels: Tensor,
+    *,
+    center: float = 0.9,
+    magnitude: float = 1.0,
+    width: float = 0.1,
+    index: int = 0,
+    seed: int = 0,
+    clean_predictions: Mapping[str, Tensor] | None = None,
+) -> NoiseDemo:
+    """Add band-limited noise (:func:`~course_lib.analysis.robustness.band_limited_noise`) to
+    ``images`` ``(B, 3, H, W)`` and classify them with every model (eval mode, no grad).
+
+    The white noise is drawn from a generator seeded with ``seed``, so moving the band filters
+    the same draw. ``clean_predictions`` (``{name: (B,) classes}``) skips the clean pass.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    noise = band_limited_noise(images.shape, center, width, magnitude, generator=generator)
+    clean = clean_predictions or {name: _predict(m, images) for name, m in models.items()}
+    noisy = {name: _predict(m, images + noise) for name, m in models.items()}
+    labels = labels.cpu()
+    return NoiseDemo(
+        clean=images[index].cpu(),
+        noise=noise[index],
+        label=int(labels[index]),
+        center=center,
+        width=width,
+        magnitude=magnitude,
+        predictions={name: int(p[index]) for name, p in noisy.items()},
+        accuracy={name: 100.0 * (p == labels).float().mean().item() for name, p in noisy.items()},
+        clean_accuracy={
+            name: 100.0 * (p == labels).float().mean().item() for name, p in clean.items()
+        },
+        num_images=len(labels),
+    )
+
+
+def noise_explorer(
+    models: Mapping[str, nn.Module],
+    images: Tensor,
+    labels: Tensor,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    classes: Sequence[str] | None = None,
+    center: float = 0.9,
+    magnitude: float = 1.0,
+    width: float = 0.1,
+    index: int = 0,
+    interactive: bool | None = None,
+) -> Figure | ipywidgets.Widget:
+    """Pick a frequency band and a noise strength; see a noisy test image and each model's
+    prediction, and each model's accuracy on the whole batch, clean vs. noisy.
+
+    ``images`` are normalised with ``mean``/``std`` (used to display them). Static (see
+    :func:`~course_lib.widgets.use_widgets`): the figure for ``center``, ``magnitude`` and
+    ``index``. Interactive: a ``VBox`` with sliders for the band centre, the RMS magnitude and
+    the image, and the figure.
+    """
+    clean = {name: _predict(m, images) for name, m in models.items()}
+
+    def figure(c: float, m: float, i: int) -> Figure:
+        demo = noise_demo(
+            models, images, labels, center=c, magnitude=m, width=width, index=i,
+            clean_predictions=clean,
+        )  # fmt: skip
+        return plot_noise_demo(demo, mean, std, classes)
+
+    if not use_widgets(interactive):
+        return figure(center, magnitude, index)
+
+    import ipywidgets as widgets
+
+    common = {"continuous_update": False, "readout_format": ".2f"}
+    center_slider = widgets.FloatSlider(
+        value=center, min=width / 2, max=1 - width / 2, step=0.05, description="band (×π)", **common
+    )
+    magnitude_slider = widgets.FloatSlider(
+        value=magnitude, min=0.0, max=3.0, step=0.05, description="RMS", **common
+    )
+    index_slider = widgets.IntSlider(
+        value=index, min=0, max=len(labels) - 1, description="image", continuous_update=False
+    )
+    image = widgets.Image(format="png")
+
+    def redraw(_: Any = None) -> None:
+        fig = figure(center_slider.value, magnitude_slider.value, index_slider.value)
+        image.value = figure_png(fig)
+        plt.close(fig)
+
+    for control in (center_slider, magnitude_slider, index_slider):
+        control.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([center_slider, magnitude_slider, index_slider]), image])
