@@ -50,6 +50,10 @@ class Profile:
     landscape_batches: int  # batches of training data per surface point
     noise_centers: tuple[float, ...]  # C6: band centres in units of pi
     noise_magnitudes: tuple[float, ...]  # C6: RMS noise per pixel (in normalised units)
+    frequency_test_images: int | None = None  # C6: test images per noise/cue test (None: all)
+    # C8: MSA blocks per stage at each step of the build-up rule, from the plain ResNet on
+    alternet_buildup: tuple[tuple[int, ...], ...] = ()
+    hessian_max_iter: int = 100  # C3/C4: cap on Hessian-vector products per eigenvalue solve
 
 
 _TINY = {"resnet": "resnet_tiny", "vit": "vit_tiny", "local_vit": "local_vit_tiny",
@@ -77,6 +81,9 @@ PROFILES: dict[str, Profile] = {
         landscape_batches=1,
         noise_centers=(0.1, 0.9),
         noise_magnitudes=(0.5,),
+        frequency_test_images=None,
+        alternet_buildup=((0, 0, 0), (0, 0, 1)),
+        hessian_max_iter=10,
     ),
     "laptop": Profile(
         name="laptop",
@@ -84,17 +91,20 @@ PROFILES: dict[str, Profile] = {
         n_train=10_000,
         n_test=2_000,
         image_size=32,
-        fourier_image_size=64,
+        fourier_image_size=32,  # 64×64 models would cost 3–4× the shared training
         models=_MINI,
         train=TrainSettings(epochs=5, batch_size=128, lr=2e-3, warmup_epochs=0.5),
         data_fractions=(0.1, 0.25, 0.5, 1.0),
-        hessian_batches=24,
+        hessian_batches=12,
         hessian_batch_size=16,
         hessian_k=1,
         landscape_points=11,
-        landscape_batches=2,
+        landscape_batches=1,
         noise_centers=(0.1, 0.3, 0.5, 0.7, 0.9),
         noise_magnitudes=(0.25, 0.5, 1.0),
+        frequency_test_images=500,
+        alternet_buildup=((0, 0, 0), (0, 0, 1), (0, 1, 1)),
+        hessian_max_iter=40,
     ),
     "gpu": Profile(
         name="gpu",
@@ -122,6 +132,9 @@ PROFILES: dict[str, Profile] = {
         landscape_batches=8,
         noise_centers=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
         noise_magnitudes=(0.1, 0.2, 0.4),
+        frequency_test_images=None,
+        alternet_buildup=((0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 1, 1), (0, 1, 1, 1), (0, 1, 1, 2)),
+        hessian_max_iter=100,
     ),
 }
 

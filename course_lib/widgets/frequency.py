@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
@@ -136,7 +135,6 @@ def noise_explorer(
     def redraw(_: Any = None) -> None:
         fig = figure(center_slider.value, magnitude_slider.value, index_slider.value)
         image.value = figure_png(fig)
-        plt.close(fig)
 
     for control in (center_slider, magnitude_slider, index_slider):
         control.observe(redraw, names="value")

@@ -1,0 +1,190 @@
+"""Figures for the AlterNet chapter: the build-up rule (Fig. 12), AlterNet vs. the others, and
+the lesion study (Fig. 10b). Every function returns its Figure and never calls ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from course_lib.analysis.lesion import LesionResult
+from course_lib.plots.style import FAMILY_COLORS, KIND_COLORS, color_for, course_style
+
+HELPED_COLORS = {True: "#1a9850", False: "#d73027", None: "#444444"}
+
+
+def plot_buildup(
+    steps: Sequence[Sequence[int]],
+    accuracy: Sequence[float],
+    nll: Sequence[float],
+    paper_accuracy: Sequence[float] | None = None,
+    paper_extra: tuple[float, float] | None = None,
+) -> Figure:
+    """Test accuracy and NLL at each build-up step, beside the paper's Fig. 12 curve.
+
+    ``steps`` are the MSA blocks per stage of each step (the first: the plain ResNet). A step's
+    marker is green if it raised the accuracy over the previous step, red if not.
+    ``paper_accuracy[i]`` is the paper's accuracy with ``i`` MSAs; ``paper_extra`` the range it
+    gives for one MSA more.
+    """
+    labels = ["ResNet" if not any(s) else str(tuple(s)) for s in steps]
+    x = list(range(len(steps)))
+    helped = [None] + [b > a for a, b in zip(accuracy, accuracy[1:], strict=False)]
+    n_panels = 3 if paper_accuracy is not None else 2
+    with course_style():
+        fig, axes = plt.subplots(1, n_panels, figsize=(4.2 * n_panels, 3.6))
+        for ax, values, ylabel in (
+            (axes[0], accuracy, "Test accuracy (%)"),
+            (axes[1], nll, "Test NLL (nats)"),
+        ):
+            ax.plot(x, values, color=FAMILY_COLORS["alternet"], lw=1.5, zorder=1)
+            ax.scatter(
+                x, values, s=60, zorder=2, color=[HELPED_COLORS[h] for h in helped], ec="white"
+            )
+            ax.set_xticks(x, labels, rotation=20)
+            ax.set_xlabel("MSA blocks per stage")
+            ax.set_ylabel(ylabel)
+        axes[0].set_title("This run")
+        axes[1].set_title("This run")
+        axes[0].legend(
+            handles=[
+                Patch(color=HELPED_COLORS[True], label="step helped"),
+                Patch(color=HELPED_COLORS[False], label="step did not help"),
+            ],
+            loc="best",
+            fontsize="small",
+        )
+        if paper_accuracy is not None:
+            ax = axes[2]
+            n = list(range(len(paper_accuracy)))
+            ax.plot(n, paper_accuracy, marker="o", color=FAMILY_COLORS["alternet"])
+            if paper_extra is not None:
+                low, high = paper_extra
+                ax.errorbar(
+                    [len(n)],
+                    [(low + high) / 2],
+                    yerr=[[(high - low) / 2], [(high - low) / 2]],
+                    fmt="o",
+                    color=HELPED_COLORS[False],
+                    capsize=4,
+                )
+            ax.set_xticks(range(len(n) + (paper_extra is not None)))
+            ax.set_xlabel("Number of MSA blocks")
+            ax.set_ylabel("Test accuracy (%)")
+            ax.set_title("Paper, CIFAR-100 (≈ Fig. 12)")
+        fig.tight_layout()
+    return fig
+
+
+def plot_family_comparison(
+    labels: Mapping[str, str],
+    metrics: Mapping[str, Mapping[str, float]],
+    paper: Mapping[str, Mapping[str, float]] | None = None,
+) -> Figure:
+    """Bar charts of a few metrics for each model family, in the family colours.
+
+    ``labels[family]`` names the bars; ``metrics[title][family]`` holds one panel's values;
+    ``paper[title][family]`` adds a last panel of the paper's numbers (grouped bars).
+    """
+    families = list(labels)
+    n_panels = len(metrics) + (paper is not None)
+    with course_style():
+        fig, axes = plt.subplots(1, n_panels, figsize=(3.4 * n_panels, 3.4))
+        axes = [axes] if n_panels == 1 else list(axes)
+        colors = [color_for(f) for f in families]
+        for ax, (title, values) in zip(axes, metrics.items(), strict=False):
+            heights = [values[f] for f in families]
+            ax.bar(range(len(families)), heights, color=colors)
+            for i, h in enumerate(heights):
+                ax.annotate(f"{h:.3g}", (i, h), ha="center", va="bottom", fontsize="small")
+            ax.set_xticks(range(len(families)), [labels[f] for f in families], rotation=20)
+            ax.set_title(title, fontsize="medium")
+            ax.margins(y=0.15)
+        if paper is not None:
+            ax = axes[-1]
+            width = 0.8 / len(paper)
+            for j, (title, values) in enumerate(paper.items()):
+                xs = [i + (j - (len(paper) - 1) / 2) * width for i in range(len(families))]
+                ax.bar(
+                    xs,
+                    [values[f] for f in families],
+                    width=width,
+                    color=colors,
+                    alpha=1.0 if j == 0 else 0.5,
+                    hatch=None if j == 0 else "//",
+                    label=title,
+                    edgecolor="white",
+                )
+            ax.set_xticks(range(len(families)), [labels[f] for f in families], rotation=20)
+            ax.set_ylim(40, 90)
+            ax.set_title("Paper, CIFAR-100 (≈ Fig. 12)", fontsize="medium")
+            styles = [dict(facecolor="#777777"), dict(facecolor="#bbbbbb", hatch="//")]
+            handles = [
+                Patch(label=title, edgecolor="white", **style)
+                for title, style in zip(paper, styles, strict=False)
+            ]
+            ax.legend(handles=handles, fontsize="small", loc="upper left")
+        fig.tight_layout()
+    return fig
+
+
+def short_unit_name(name: str) -> str:
+    """A compact label for a unit: ``stages.1.0`` → ``2.1``, ``layer3.1`` → ``3.2``,
+    ``blocks.5`` → ``5``."""
+    if m := re.fullmatch(r"(?:.*\.)?(?:stages|layers)\.(\d+)\.(\d+)", name):
+        return f"{int(m.group(1)) + 1}.{int(m.group(2)) + 1}"
+    if m := re.fullmatch(r"(?:.*\.)?layer(\d+)\.(\d+)", name):
+        return f"{m.group(1)}.{int(m.group(2)) + 1}"
+    if m := re.fullmatch(r"(?:.*\.)?blocks\.(\d+)", name):
+        return m.group(1)
+    return name
+
+
+def _stage_of(name: str) -> str | None:
+    m = re.fullmatch(r"(?:.*\.)?(?:stages\.|layers\.|layer)(\d+)\.\d+", name)
+    return m.group(1) if m else None
+
+
+def plot_lesions(results: Mapping[str, LesionResult], titles: Mapping[str, str] | None = None):
+    """Accuracy drop when each unit is removed alone, one panel per model (paper Fig. 10b).
+
+    Bars are coloured by the unit's kind (Conv, MSA, MLP); dotted lines separate stages. The
+    panels share the y axis, so the size of the drops compares across models.
+    """
+    titles = titles or {}
+    with course_style():
+        widths = [max(len(r.names), 6) for r in results.values()]
+        fig, axes = plt.subplots(
+            1,
+            len(results),
+            figsize=(1.6 + 0.42 * sum(widths), 3.6),
+            sharey=True,
+            gridspec_kw={"width_ratios": widths},
+        )
+        axes = [axes] if len(results) == 1 else list(axes)
+        for ax, (name, r) in zip(axes, results.items(), strict=True):
+            x = range(len(r.names))
+            ax.bar(x, r.drop.tolist(), color=[KIND_COLORS[k] for k in r.kinds])
+            stages = [_stage_of(n) for n in r.names]
+            for i in range(1, len(stages)):
+                if stages[i] is not None and stages[i] != stages[i - 1]:
+                    ax.axvline(i - 0.5, color="black", ls=":", lw=1)
+            ax.axhline(0, color="black", lw=0.8)
+            ax.set_xticks(list(x), [short_unit_name(n) for n in r.names], rotation=90)
+            ax.set_title(titles.get(name, name), fontsize="medium")
+            ax.set_xlabel("Removed unit (stage.block)" if stages[0] else "Removed sub-block")
+        axes[0].set_ylabel("Accuracy drop (pp)")
+        kinds = sorted({k for r in results.values() for k in r.kinds})
+        labels = {"conv": "Conv block", "msa": "MSA block", "mlp": "MLP block"}
+        axes[-1].legend(
+            handles=[Patch(color=KIND_COLORS[k], label=labels.get(k, k)) for k in kinds],
+            fontsize="small",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+        )
+        fig.tight_layout()
+    return fig

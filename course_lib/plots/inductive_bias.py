@@ -1,0 +1,232 @@
+"""Figures of chapter 01 (claims C1, C2): what one layer can mix, final metrics, data-size sweep.
+
+The colours follow :mod:`course_lib.plots.style` (ResNet orange-red, ViT blue, local ViT teal,
+AlterNet purple); the data-size sweep draws the ViT in shades of its blue, darker for more data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from course_lib.plots.style import color_for, course_style
+
+#: Family labels as the chapter writes them.
+FAMILY_LABELS: dict[str, str] = {
+    "resnet": "ResNet",
+    "local_vit": "local ViT",
+    "vit": "ViT",
+    "alternet": "AlterNet",
+}
+
+
+def family_label(family: str) -> str:
+    """``"local_vit"`` → ``"local ViT"`` (unknown names pass through)."""
+    return FAMILY_LABELS.get(family, family)
+
+
+def interaction_mask(
+    kind: str,
+    *,
+    image_size: int,
+    position: tuple[int, int],
+    layers: int = 1,
+    kernel: int = 3,
+    patch_size: int = 4,
+    window: int = 4,
+) -> torch.Tensor:
+    """Which input pixels can influence the output at ``position`` after ``layers`` layers.
+
+    A boolean ``(image_size, image_size)`` mask, for a stack of identical mixing layers:
+
+    - ``"conv"``: ``kernel × kernel`` convolutions at full resolution (stride 1, padding): the
+      receptive field grows by ``kernel - 1`` pixels per layer, clipped at the border;
+    - ``"local"``: patch embedding, then window attention over non-overlapping ``window ×
+      window`` groups of patches without a shift (as the course's local ViT): one window of
+      ``window · patch_size`` pixels, whatever the number of layers;
+    - ``"global"``: patch embedding, then global attention: the whole image from layer one.
+
+    ``position`` is ``(row, column)`` in pixels. For the ViTs the output is the token of the
+    patch that holds ``position``.
+    """
+    if kind not in ("conv", "local", "global"):
+        raise ValueError(f"kind must be 'conv', 'local' or 'global', not {kind!r}")
+    row, col = position
+    if not (0 <= row < image_size and 0 <= col < image_size):
+        raise ValueError(f"position {position} is outside a {image_size}×{image_size} image")
+    if layers < 1:
+        raise ValueError(f"layers must be >= 1, got {layers}")
+    mask = torch.zeros(image_size, image_size, dtype=torch.bool)
+    if kind == "global":
+        mask[:] = True
+        return mask
+    if kind == "conv":
+        reach = layers * (kernel - 1) // 2
+        mask[max(0, row - reach) : row + reach + 1, max(0, col - reach) : col + reach + 1] = True
+        return mask
+    if image_size % (patch_size * window):
+        raise ValueError(
+            f"image_size={image_size} is not a multiple of patch_size·window={patch_size}·{window}"
+        )
+    side = patch_size * window  # pixels per window side
+    r0, c0 = (row // side) * side, (col // side) * side
+    mask[r0 : r0 + side, c0 : c0 + side] = True
+    return mask
+
+
+def _draw_interaction(
+    ax, image: np.ndarray, mask: torch.Tensor, position, colour: str, grid: int | None, title: str
+) -> None:
+    size = mask.shape[0]
+    ax.imshow(image, interpolation="nearest", extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+    shade = np.zeros((size, size, 4))
+    shade[~mask.numpy()] = (1, 1, 1, 0.75)  # fade what the output cannot see
+    ax.imshow(shade, interpolation="nearest", extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+    if grid:
+        for k in range(0, size + 1, grid):
+            ax.axhline(k - 0.5, color="k", lw=0.4, alpha=0.5)
+            ax.axvline(k - 0.5, color="k", lw=0.4, alpha=0.5)
+    rows, cols = torch.nonzero(mask, as_tuple=True)
+    r0, r1, c0, c1 = rows.min().item(), rows.max().item(), cols.min().item(), cols.max().item()
+    ax.add_patch(
+        Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0 + 1, r1 - r0 + 1, fill=False, ec=colour, lw=2)
+    )
+    ax.plot(position[1], position[0], marker="*", color="k", ms=11, mec="w")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+
+
+def plot_interaction_range(
+    image: torch.Tensor,
+    *,
+    position: tuple[int, int] | None = None,
+    layers: int = 1,
+    kernel: int = 3,
+    patch_size: int = 4,
+    window: int = 4,
+) -> Figure:
+    """Three panels: the pixels that ``layers`` layers of each family let reach one output.
+
+    ``image`` is ``(3, H, W)`` in [0, 1] (e.g. a synthetic training image). The star marks
+    ``position`` (default: just off the centre); the coloured box is what can influence the
+    output there, faded pixels cannot. Thin lines: the ViTs' patch grid.
+    """
+    size = image.shape[-1]
+    position = position or (size // 2 - 3, size // 2 + 2)
+    picture = image.permute(1, 2, 0).clamp(0, 1).numpy()
+    panels = [
+        ("conv", "resnet", None, f"ResNet: {layers} × ({kernel}×{kernel} conv)"),
+        ("local", "local_vit", patch_size, f"local ViT: {window}×{window}-patch window"),
+        ("global", "vit", patch_size, "ViT: global attention"),
+    ]
+    with course_style():
+        fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.4))
+        for ax, (kind, family, grid, title) in zip(axes, panels, strict=True):
+            mask = interaction_mask(
+                kind,
+                image_size=size,
+                position=position,
+                layers=layers,
+                kernel=kernel,
+                patch_size=patch_size,
+                window=window,
+            )
+            pixels = int(mask.sum())
+            _draw_interaction(
+                ax, picture, mask, position, color_for(family), grid, f"{title}\n{pixels} pixels"
+            )
+        fig.suptitle(f"input pixels that can reach the starred output after {layers} layer(s)")
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
+
+
+def plot_final_metrics(runs: Mapping[str, Mapping[str, float]], *, log_nll: bool = False) -> Figure:
+    """Bars of the final train and test NLL and error of each model family (claim C1).
+
+    ``runs`` maps a family to its final metrics (``train_nll``, ``test_nll``, ``train_error``,
+    ``test_error``), e.g. :func:`course_lib.chapters.ch01_inductive_bias.final_metrics`. Solid
+    bars: training set (augmented batches, as measured during training); hatched: test set.
+    ``log_nll`` draws the NLL on a log axis (for losses near zero, where ratios matter).
+    """
+    families = list(runs)
+    x = np.arange(len(families))
+    width = 0.38
+    with course_style():
+        fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
+        for ax, metric, unit in ((axes[0], "nll", "NLL (nats)"), (axes[1], "error", "error (%)")):
+            for i, family in enumerate(families):
+                colour = color_for(family)
+                train, test = runs[family][f"train_{metric}"], runs[family][f"test_{metric}"]
+                ax.bar(i - width / 2, train, width, color=colour,
+                       label="train (augmented)" if i == 0 else None)  # fmt: skip
+                ax.bar(i + width / 2, test, width, color=to_rgba(colour, 0.25), ec=colour,
+                       hatch="//", label="test" if i == 0 else None)  # fmt: skip
+                for offset, value in ((-width / 2, train), (width / 2, test)):
+                    text = f"{value:.2g}" if metric == "nll" else f"{value:.1f}"
+                    ax.annotate(text, (i + offset, value), ha="center", va="bottom", fontsize=7,
+                                xytext=(0, 2), textcoords="offset points")  # fmt: skip
+            ax.set_xticks(x, [family_label(f) for f in families])
+            ax.set(ylabel=unit, title=f"final {metric.upper() if metric == 'nll' else metric}")
+            ax.margins(y=0.15)
+        if log_nll:
+            axes[0].set_yscale("log")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 0.93))
+    return fig
+
+
+def _fraction_colours(fractions: Sequence[float]) -> list:
+    shades = plt.get_cmap("Blues")(np.linspace(0.35, 0.95, len(fractions)))
+    order = np.argsort(np.argsort(fractions))  # darker = more data
+    return [shades[k] for k in order]
+
+
+def plot_fraction_sweep(sweep: Mapping[float, Mapping], *, log_nll: bool = False) -> Figure:
+    """The ViT on growing data fractions (claim C2): curves, final NLL and final error.
+
+    ``sweep`` maps a fraction to ``{"history": {...lists...}, "final": {...}}`` as returned by
+    :func:`course_lib.chapters.ch01_inductive_bias.fraction_sweep`. Left: train (solid) and test
+    (dashed) NLL against training progress in full-data epochs (every run takes the same number
+    of steps); middle and right: the final values against the fraction (log axis).
+    ``log_nll`` puts both NLL panels on a log axis.
+    """
+    fractions = sorted(sweep)
+    colours = _fraction_colours(fractions)
+    finals = {m: [sweep[f]["final"][m] for f in fractions] for m in
+              ("train_nll", "test_nll", "train_error", "test_error")}  # fmt: skip
+    vit = color_for("vit")
+    with course_style():
+        fig, (ax_curve, ax_nll, ax_err) = plt.subplots(1, 3, figsize=(12, 3.6))
+        for f, colour in zip(fractions, colours, strict=True):
+            h = sweep[f]["history"]
+            progress = np.asarray(h["epoch"], dtype=float) * f  # full-data epochs
+            ax_curve.plot(progress, h["train_nll"], "-o", color=colour, ms=2.5, label=f"{f:.0%}")
+            ax_curve.plot(progress, h["test_nll"], "--", color=colour)
+        ax_curve.set(xlabel="training progress (full-data epochs)", ylabel="NLL (nats)",
+                     title="NLL during training")  # fmt: skip
+        ax_curve.legend(fontsize=7, title="data (solid: train, dashed: test)", title_fontsize=7)
+        for ax, metric, unit in ((ax_nll, "nll", "NLL (nats)"), (ax_err, "error", "error (%)")):
+            ax.plot(fractions, finals[f"train_{metric}"], "-o", color=vit,
+                    label="train (augmented)")  # fmt: skip
+            ax.plot(fractions, finals[f"test_{metric}"], "--s", color=vit, mfc="white",
+                    label="test")  # fmt: skip
+            ax.set_xscale("log")
+            ax.set_xticks(fractions, [f"{f:.0%}" for f in fractions])
+            ax.minorticks_off()
+            ax.set(xlabel="fraction of the training set", ylabel=unit,
+                   title=f"final {metric.upper() if metric == 'nll' else metric}")  # fmt: skip
+        ax_nll.legend(fontsize=8)
+        if log_nll:
+            ax_curve.set_yscale("log")
+            ax_nll.set_yscale("log")
+        fig.tight_layout()
+    return fig

@@ -1,0 +1,222 @@
+"""Chapter 01 (C1, C2): interaction ranges, final metrics, verdicts and the cached steps' plumbing.
+
+No model is trained here: ``trained_model`` is replaced by a fake that records its arguments.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from course_lib.chapters import ch01_inductive_bias as ch01
+from course_lib.chapters import precompute_steps
+from course_lib.config import get_profile
+from course_lib.experiments import TrainedModel
+from course_lib.models import create_model
+from course_lib.plots.inductive_bias import (
+    interaction_mask,
+    plot_final_metrics,
+    plot_fraction_sweep,
+    plot_interaction_range,
+)
+from course_lib.train import History
+
+SMOKE = get_profile("smoke")
+
+
+def history(train_nll: float, test_nll: float, epochs: int = 2) -> dict:
+    h = History()
+    for e in range(1, epochs + 1):
+        h.append(epoch=e, train_nll=train_nll + (epochs - e), train_error=10.0 * train_nll,
+                 test_nll=test_nll, test_error=10.0 * test_nll, lr=0.0, seconds=1.5)  # fmt: skip
+    return h.to_dict()
+
+
+def record(train_nll: float, test_nll: float) -> dict:
+    h = history(train_nll, test_nll)
+    return {"final": ch01.final_metrics(h), "history": h, "model": "m", "parameters": 10,
+            "train_seconds": 3.0}  # fmt: skip
+
+
+# --- interaction ranges: known answers ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("layers", [1, 2, 5])
+def test_conv_receptive_field_grows_by_two_pixels_per_layer(layers):
+    mask = interaction_mask("conv", image_size=32, position=(16, 16), layers=layers)
+    assert mask.sum() == (2 * layers + 1) ** 2
+    corner = interaction_mask("conv", image_size=32, position=(0, 0), layers=layers)
+    assert corner.sum() == (layers + 1) ** 2  # clipped at the border
+
+
+def test_local_window_is_aligned_contains_the_position_and_ignores_depth():
+    for layers in (1, 4):
+        mask = interaction_mask("local", image_size=32, position=(13, 18), layers=layers,
+                                patch_size=4, window=4)  # fmt: skip
+        expected = torch.zeros(32, 32, dtype=torch.bool)
+        expected[0:16, 16:32] = True
+        assert torch.equal(mask, expected)
+
+
+def test_global_attention_sees_everything_and_bad_inputs_raise():
+    assert interaction_mask("global", image_size=16, position=(3, 4)).all()
+    with pytest.raises(ValueError, match="kind"):
+        interaction_mask("dilated", image_size=16, position=(0, 0))
+    with pytest.raises(ValueError, match="outside"):
+        interaction_mask("conv", image_size=16, position=(16, 0))
+    with pytest.raises(ValueError, match="multiple"):
+        interaction_mask("local", image_size=20, position=(0, 0), patch_size=4, window=4)
+
+
+# --- metrics, summaries and verdicts -----------------------------------------------------------
+
+
+def test_final_metrics_takes_the_last_epoch_and_the_gaps():
+    final = ch01.final_metrics(history(train_nll=0.5, test_nll=0.8, epochs=3))
+    assert final["train_nll"] == 0.5 and final["test_nll"] == 0.8
+    assert final["nll_gap"] == pytest.approx(0.3)
+    assert final["error_gap"] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="no epochs"):
+        ch01.final_metrics(History().to_dict())
+
+
+def test_architecture_summary_counts_the_registered_models():
+    rows = ch01.architecture_summary(SMOKE)
+    assert [r["family"] for r in rows] == ["resnet", "local_vit", "vit", "alternet"]
+    for r in rows:
+        model = create_model(r["model"], image_size=SMOKE.image_size)
+        assert r["parameters"] == sum(p.numel() for p in model.parameters())
+    by_family = {r["family"]: r for r in rows}
+    assert "all 64 tokens" in by_family["vit"]["one_layer_mixes"]
+    assert "4×4 tokens" in by_family["local_vit"]["one_layer_mixes"]
+    table = ch01.format_summary(rows).splitlines()
+    assert len(table) == 2 + len(rows)
+    assert all(line == line.rstrip() for line in table)
+
+
+def test_model_geometry_reads_the_profile_models():
+    geometry = ch01.model_geometry(SMOKE)
+    assert geometry == {"image_size": 32, "kernel": 3, "patch_size": 4, "local_patch_size": 4,
+                        "window": 4}  # fmt: skip
+
+
+def test_order_text_sorts_ascending():
+    text = ch01.order_text({"resnet": 0.4, "local_vit": 0.9, "vit": 0.6})
+    assert text == "ResNet (0.4) < ViT (0.6) < local ViT (0.9)"
+
+
+def test_c1_verdicts_follow_the_numbers():
+    paper_like = {"resnet": record(0.3, 0.5), "local_vit": record(0.5, 0.6),
+                  "vit": record(0.8, 0.85)}  # fmt: skip
+    rows = ch01.c1_comparisons(paper_like)
+    assert [r.verdict for r in rows] == ["reproduced", "reproduced", "reproduced"]
+    assert "≈ read from Fig. 5a" in rows[0].paper
+    reversed_ = {"resnet": record(0.8, 0.85), "local_vit": record(0.5, 0.6),
+                 "vit": record(0.3, 1.5)}  # fmt: skip
+    rows = ch01.c1_comparisons(reversed_)
+    assert [r.verdict for r in rows] == ["not reproduced", "not reproduced", "not reproduced"]
+
+
+def test_c2_verdicts_count_the_decreasing_steps():
+    sweep = {0.1: record(0.2, 1.0), 0.5: record(0.6, 0.9), 1.0: record(0.5, 0.7)}
+    train_row, error_row = ch01.c2_comparisons(sweep)
+    assert train_row.verdict == "partly"  # 0.2 → 0.6 rises, 0.6 → 0.5 falls
+    assert error_row.verdict == "reproduced"  # test error 10 → 9 → 7
+    assert "10%: 0.2, 50%: 0.6" in train_row.ours and "Fig. 5b" in train_row.paper
+
+
+# --- the cached steps call trained_model with the profile defaults -----------------------------
+
+
+@pytest.fixture
+def fake_trained_model(monkeypatch):
+    calls = []
+
+    def fake(family, *, profile, fraction=1.0, **kwargs):
+        calls.append((family, profile.name, fraction, kwargs))
+        name = profile.models[family]
+        h = History.from_dict(history(1.0 + fraction, 1.5))
+        return TrainedModel(name, create_model(name), h, None, 10, 32)
+
+    monkeypatch.setattr(ch01, "trained_model", fake)
+    return calls
+
+
+def test_family_runs_uses_the_shared_models(fake_trained_model):
+    runs = ch01.family_runs("smoke")
+    assert list(runs) == ["resnet", "local_vit", "vit", "alternet"]
+    assert all(kwargs == {} and f == 1.0 for _, _, f, kwargs in fake_trained_model)
+    assert runs["vit"]["model"] == "vit_tiny"
+    assert runs["vit"]["train_seconds"] == pytest.approx(3.0)
+    assert "ViT: vit_tiny" in ch01.training_budget(runs)
+
+
+def test_fraction_sweep_covers_the_profile_fractions(fake_trained_model):
+    sweep = ch01.fraction_sweep(SMOKE)
+    assert list(sweep) == sorted(SMOKE.data_fractions)
+    assert [(fam, f) for fam, _, f, _ in fake_trained_model] == [
+        ("vit", f) for f in sorted(SMOKE.data_fractions)
+    ]
+    assert "ViT on 25%" in ch01.training_budget(sweep)
+
+
+def test_steps_are_registered():
+    steps = precompute_steps()
+    assert "ch01_inductive_bias.family_runs" in steps
+    assert "ch01_inductive_bias.fraction_sweep" in steps
+
+
+# --- figures and the widget --------------------------------------------------------------------
+
+
+def test_figures_draw():
+    finals = {f: record(0.5, 0.6)["final"] for f in ("resnet", "local_vit", "vit")}
+    sweep = {0.25: record(0.4, 0.9), 1.0: record(0.5, 0.6)}
+    figures = [
+        plot_final_metrics(finals),
+        plot_fraction_sweep(sweep),
+        plot_interaction_range(torch.rand(3, 32, 32), layers=2),
+    ]
+    assert all(isinstance(fig, Figure) for fig in figures)
+    assert len(figures[1].axes) == 3
+    plt.close("all")
+
+
+def test_explorer_static_and_interactive():
+    fig = ch01.interaction_range_explorer(SMOKE, interactive=False)
+    assert isinstance(fig, Figure)
+    ui = ch01.interaction_range_explorer(SMOKE, interactive=True)
+    assert ui.__class__.__name__ == "VBox"
+    plt.close("all")
+
+
+def test_readings_follow_the_numbers():
+    final = {"resnet": record(0.3, 0.5)["final"], "local_vit": record(0.5, 0.6)["final"],
+             "vit": record(0.8, 0.85)["final"]}  # fmt: skip
+    assert "underfits, as the paper says" in ch01.c1_reading(final)
+    final["vit"] = record(0.2, 0.9)["final"]
+    assert "leans towards overfitting" in ch01.c1_reading(final)
+    memorised = {0.1: record(0.1, 1.0), 1.0: record(0.5, 0.6)}
+    assert "memorises" in ch01.c2_reading(memorised)
+    assert "lowers the test error" in ch01.c2_reading(memorised)
+    paper_like = {0.1: record(0.9, 1.0), 1.0: record(0.5, 0.6)}
+    assert "as in the paper: more data helps" in ch01.c2_reading(paper_like)
+    saturated = {0.1: record(0.01, 0.02), 1.0: record(0.02, 0.03)}
+    assert "neither the paper's underfitting nor overfitting" in ch01.c2_reading(saturated)
+    assert "does not lower the test error" in ch01.c2_reading(saturated)
+
+
+def test_scale_remark_says_when_the_task_is_solved():
+    easy = {f: record(0.01, 0.02)["final"] for f in ch01.C1_FAMILIES}  # test error 0.2 %
+    assert "easy for all of them" in ch01.c1_scale_remark(easy)
+    hard = {f: record(2.0, 2.1)["final"] for f in ch01.C1_FAMILIES}  # test error 21 %
+    assert "far from solved" in ch01.c1_scale_remark(hard)
+
+
+def test_local_vit_remark_places_the_local_model():
+    final = {"resnet": record(0.1, 0.2)["final"], "vit": record(0.3, 0.4)["final"]}
+    for train, expected in ((0.2, "between"), (0.5, "never exchange"), (0.05, "below")):
+        final["local_vit"] = record(train, 0.3)["final"]
+        assert expected in ch01.local_vit_remark(final)
