@@ -3,5 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export COURSE_PROFILE=smoke PYTHONHASHSEED=0
-exec .venv/bin/python -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg "$@"
+# Hermetic runs: a fresh results cache, so no result computed by older code is ever reused.
+COURSE_CACHE=$(mktemp -d)
+trap 'rm -rf "$COURSE_CACHE"' EXIT
+export COURSE_CACHE COURSE_PROFILE=smoke PYTHONHASHSEED=0 COURSE_WIDGETS=0
+.venv/bin/python -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg "$@"

@@ -385,21 +385,23 @@ def get_dataset(
 ) -> tuple[Dataset, DatasetInfo]:
     """One split of a dataset, normalised by its mean and std, and its ``DatasetInfo``.
 
-    name: ``"synthetic"`` (generated in memory; ``n`` images, default 10,000 train / 2,000 test),
-        ``"cifar10"``, ``"cifar100"`` (files under ``root``, default ``$COURSE_DATA`` or
-        ``./data``) or ``"folder:PATH"``.
-    image_size: output height = width; default 32 (synthetic images are generated at this size,
-        others are resized).
-    cues: synthetic only — which class cues the images carry (``"both"``, ``"low"``, ``"high"``,
-        ``"none"``; see ``course_lib.data.synthetic``).
-    n: synthetic: number of images; others: keep a class-balanced seeded subset of about ``n``.
-    augment: ``"none"``, ``"basic"`` (crop + flip) or ``"strong"`` (+ RandAugment).
-    seed: seeds the 80/20 split of a single image folder and the subset of ``n`` images. It does
-        not change the synthetic images: like a downloaded dataset they are fixed, by
-        ``synthetic_config`` (default ``SyntheticConfig()``, whose own ``seed`` is 0), so that a
-        cue-removal test set made later always matches the classes a model was trained on.
-    synthetic_config: cue strengths, classes, seed… of the synthetic data (ignored by others).
-    verify: check the MD5 of the CIFAR files (turn off for files you wrote yourself).
+    Args:
+        name: ``"synthetic"`` (in memory; ``n`` images, default 10,000 train / 2,000 test),
+            ``"cifar10"``, ``"cifar100"`` (files under ``root``, default ``$COURSE_DATA`` or
+            ``./data``) or ``"folder:PATH"``.
+        image_size: output height = width; default 32 (synthetic images are generated at this size,
+            others are resized).
+        cues: synthetic only — which class cues the images carry (``"both"``, ``"low"``, ``"high"``,
+            ``"none"``; see ``course_lib.data.synthetic``).
+        n: synthetic: number of images; others: keep a class-balanced seeded subset of about ``n``.
+        augment: ``"none"``, ``"basic"`` (crop + flip) or ``"strong"`` (+ RandAugment).
+        seed: seeds the 80/20 split of a single image folder and the subset of ``n`` images. It does
+            not change the synthetic images: like a downloaded dataset they are fixed, by
+            ``synthetic_config`` (default ``SyntheticConfig()``, whose own ``seed`` is 0), so that a
+            cue-removal test set made later always matches the classes a model was trained on.
+        synthetic_config: cue strengths, classes, seed… of the synthetic data (ignored by others).
+        verify: check the MD5 of the CIFAR files (turn off for files you wrote yourself).
+
     Returns ``(dataset, info)``; the dataset yields ``(image (3, H, W) float32, label int)``.
     """
     if augment not in AUGMENTATIONS:
