@@ -101,6 +101,14 @@ def trained_model(
     }
     folder = entry_dir("trained", key)
     device = torch.device(device) if device is not None else default_device()
+    finished = _finished_state(folder, key, run_epochs)
+    if finished is not None:  # no data needed: the checkpoint says how to build the model
+        num_classes = int(finished["meta"]["num_classes"])
+        torch.manual_seed(seed)
+        model = create_model(name, num_classes=num_classes, image_size=size, **model_overrides)
+        model.load_state_dict(finished["model"])
+        history = History.from_dict(finished["history"])
+        return TrainedModel(name, model.to(device).eval(), history, folder, num_classes, size)
     train_loader, test_loader, info = make_loaders(
         prof.data,
         batch_size=t.batch_size,
@@ -114,28 +122,24 @@ def trained_model(
     )
     torch.manual_seed(seed)
     model = create_model(name, num_classes=info.num_classes, image_size=size, **model_overrides)
-    history = _load_finished(folder, key, model, run_epochs)
-    if history is None:
-        resume = key_matches(folder, "trained", key)
-        write_key(folder, "trained", key)
-        mix = mix_transform(info.num_classes) if t.mix else None
-        history = fit(
-            model,
-            train_loader,
-            test_loader,
-            config,
-            out_dir=folder,
-            resume=resume,
-            batch_transform=mix,
-            device=device,
-            meta={"model": name, "num_classes": info.num_classes, "image_size": size},
-        )
-    model.to(device).eval()
-    return TrainedModel(name, model, history, folder, info.num_classes, size)
+    resume = key_matches(folder, "trained", key)
+    write_key(folder, "trained", key)
+    history = fit(
+        model,
+        train_loader,
+        test_loader,
+        config,
+        out_dir=folder,
+        resume=resume,
+        batch_transform=mix_transform(info.num_classes) if t.mix else None,
+        device=device,
+        meta={"model": name, "num_classes": info.num_classes, "image_size": size},
+    )
+    return TrainedModel(name, model.to(device).eval(), history, folder, info.num_classes, size)
 
 
-def _load_finished(folder: Path, key: dict, model: nn.Module, epochs: int) -> History | None:
-    """Weights and history of a finished cached run (into ``model``), else None."""
+def _finished_state(folder: Path, key: dict, epochs: int) -> dict | None:
+    """The checkpoint of a finished cached run with this exact key, else None."""
     ckpt = folder / "checkpoint.pt"
     if not ckpt.exists() or not key_matches(folder, "trained", key):
         return None
@@ -145,7 +149,6 @@ def _load_finished(folder: Path, key: dict, model: nn.Module, epochs: int) -> Hi
         print(f"[cache] retraining: {err}")
         ckpt.unlink(missing_ok=True)
         return None
-    if int(state.get("epoch", 0)) < epochs:
+    if int(state.get("epoch", 0)) < epochs or "num_classes" not in state.get("meta", {}):
         return None  # unfinished: fit() resumes it
-    model.load_state_dict(state["model"])
-    return History.from_dict(state["history"])
+    return state

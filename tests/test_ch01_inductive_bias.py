@@ -116,7 +116,8 @@ def test_c1_verdicts_follow_the_numbers():
     reversed_ = {"resnet": record(0.8, 0.85), "local_vit": record(0.5, 0.6),
                  "vit": record(0.3, 1.5)}  # fmt: skip
     rows = ch01.c1_comparisons(reversed_)
-    assert [r.verdict for r in rows] == ["not reproduced", "not reproduced", "not reproduced"]
+    # train NLL: no consecutive pair in order; test error 8.5, 6, 15: one of two pairs
+    assert [r.verdict for r in rows] == ["not reproduced", "partly", "not reproduced"]
 
 
 def test_c2_verdicts_count_the_decreasing_steps():
@@ -220,3 +221,14 @@ def test_local_vit_remark_places_the_local_model():
     for train, expected in ((0.2, "between"), (0.5, "never exchange"), (0.05, "below")):
         final["local_vit"] = record(train, 0.3)["final"]
         assert expected in ch01.local_vit_remark(final)
+
+
+def test_train_nll_at_reads_the_same_share_of_every_run():
+    runs = {"a": record(0.3, 0.5), "b": record(0.6, 0.9)}  # two epochs: 1.3 then 0.3, ...
+    assert ch01.train_nll_at(runs, 0.4) == (1, {"a": 1.3, "b": 1.6})
+    assert ch01.train_nll_at(runs, 1.0) == (2, {"a": 0.3, "b": 0.6})
+
+
+def test_comparisons_gives_the_whole_box(fake_trained_model):
+    rows = ch01.comparisons("smoke")
+    assert [r.claim[:3] for r in rows] == ["C1:", "C1:", "C1:", "C2:", "C2:"]

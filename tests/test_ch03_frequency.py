@@ -78,6 +78,24 @@ def test_downsampling_is_compared_at_the_same_physical_frequency() -> None:
     assert first.model == "net" and second.name == "b2"
 
 
+def test_tilt_ignores_a_change_of_the_mean() -> None:
+    # Adding a constant lowers Δ at every frequency relative to DC, but leaves the tilt alone.
+    x = torch.randn(4, 8, 16, 16, generator=torch.Generator().manual_seed(0))
+    maps = [FeatureMap("in", "embed", x), FeatureMap("shift", "msa", x + 5.0)]
+    profile = FourierProfile.from_feature_maps(maps)
+    (dc,) = ch.high_frequency_changes(profile)
+    (tilt,) = ch.high_frequency_changes(profile, reference="lowest")
+    assert dc.change < -1.0
+    assert tilt.change == pytest.approx(0.0, abs=1e-4)
+    # A blur tilts the spectrum: the top falls more than the lowest frequency.
+    maps = [FeatureMap("in", "embed", x), FeatureMap("blur", "msa", box_blur(x, 3))]
+    (blur,) = ch.high_frequency_changes(FourierProfile.from_feature_maps(maps), reference="lowest")
+    expected = -math.log(9) - 2 * math.log((1 + 2 * math.cos(math.pi / 8)) / 3)
+    assert blur.change == pytest.approx(expected, abs=1e-3)
+    with pytest.raises(ValueError, match="reference"):
+        ch.high_frequency_changes(profile, reference="mean")
+
+
 def test_variance_changes_and_means_by_kind() -> None:
     profile = VarianceProfile(
         names=["e", "a", "m", "c"],
@@ -221,7 +239,8 @@ def test_chapter_figures() -> None:
     assert len(fig.axes) == 4  # two panels, two colour bars
     fig = fp.plot_high_frequency(profiles)
     assert [t.get_text() for t in fig.axes[0].texts] == ["↓2"]
-    fourier, variance = ch.block_changes({"vit_tiny": hand, "resnet_tiny": down})
+    changes = ch.block_changes({"vit_tiny": hand, "resnet_tiny": down})
+    fourier, variance = changes.fourier, changes.variance
     assert isinstance(fp.plot_block_changes(fourier), Figure)
     fig = fp.plot_block_changes(variance, ylabel="variance change (%)")
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]

@@ -18,9 +18,9 @@ only; the ``gpu`` profile adds RandAugment and mixup/CutMix like the paper.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -194,6 +194,19 @@ def fraction_sweep(profile: Profile | str | None = None) -> dict[float, dict[str
     }
 
 
+def train_nll_at(
+    runs: Mapping[str, Mapping[str, Any]], progress: float = 0.4
+) -> tuple[int, dict[str, float]]:
+    """Each run's train NLL at the epoch ``round(progress · epochs)`` (at least 1).
+
+    Returns ``(epoch, {key: train NLL})``: how far each model got with the same share of the
+    budget, which still separates models whose final losses are all near zero.
+    """
+    epochs = min(len(r["history"]["epoch"]) for r in runs.values())
+    epoch = max(1, round(progress * epochs))
+    return epoch, {k: float(r["history"]["train_nll"][epoch - 1]) for k, r in runs.items()}
+
+
 def order_text(values: Mapping[str, float], families: Sequence[str] = C1_FAMILIES) -> str:
     """The families sorted by value, e.g. ``"ResNet (0.41) < local ViT (0.62) < ViT (0.90)"``."""
     ranked = sorted(families, key=lambda f: values[f])
@@ -255,14 +268,14 @@ def local_vit_remark(final: Mapping[str, Mapping[str, float]]) -> str:
     train = {f: final[f]["train_nll"] for f in C1_FAMILIES}
     if train["local_vit"] > train["vit"]:
         return (
-            "our local ViT ends above the ViT. Its windows never exchange information (no shift, "
+            "it ends above the ViT: its windows never exchange information (no shift, "
             "no patch merging), so each window must recognise the class from its own part of the "
             "image, and the colour-layout cue of our images spans the whole image; Swin's shifted "
             "windows and patch merging, which the paper's local model has, remove that handicap"
         )
     if train["local_vit"] < train["resnet"]:
-        return "our local ViT ends below the ResNet, unlike in the paper"
-    return "our local ViT ends between the ResNet and the ViT, as in the paper"
+        return "it ends below the ResNet, unlike in the paper"
+    return "it ends between the ResNet and the ViT, as in the paper"
 
 
 def c2_reading(sweep: Mapping[float, Mapping[str, Any]]) -> str:
@@ -306,7 +319,7 @@ def c2_reading(sweep: Mapping[float, Mapping[str, Any]]) -> str:
 
 
 def _pairwise_decreasing(values: Sequence[float]) -> list[bool]:
-    return [b < a for a, b in zip(values, values[1:], strict=False)]
+    return [b < a for a, b in pairwise(values)]
 
 
 def c1_comparisons(runs: Mapping[str, Mapping[str, Any]]) -> list[Comparison]:
@@ -325,7 +338,7 @@ def c1_comparisons(runs: Mapping[str, Mapping[str, Any]]) -> list[Comparison]:
                 claim=f"C1: {label} ResNet < local ViT < ViT",
                 paper=f"{paper} (CIFAR-100, ≈ read from Fig. 5a)",
                 ours=f"ResNet | local ViT | ViT: {ours}",
-                verdict=verdict_from([ordered(values, C1_FAMILIES)]),
+                verdict=verdict_from([ordered(values, pair) for pair in pairwise(C1_FAMILIES)]),
             )
         )
     gaps = {f: final[f]["nll_gap"] for f in C1_FAMILIES}
@@ -365,6 +378,16 @@ def c2_comparisons(sweep: Mapping[float, Mapping[str, Any]]) -> list[Comparison]
     return rows
 
 
+def comparisons(profile: Profile | str | None = None) -> list[Comparison]:
+    """The chapter's whole "paper vs. this run" box (C1 and C2 rows) for a profile.
+
+    For the course summary (chapter 04): runs :func:`family_runs` and :func:`fraction_sweep`
+    (cached) and builds the rows as the notebook does.
+    """
+    prof = _profile(profile)
+    return c1_comparisons(family_runs(prof)) + c2_comparisons(fraction_sweep(prof))
+
+
 def interaction_range_explorer(
     profile: Profile | str | None = None, *, interactive: bool | None = None
 ) -> Figure | ipywidgets.Widget:
@@ -400,7 +423,6 @@ def interaction_range_explorer(
             image, position=(row.value, col.value), layers=layers.value, **options
         )
         picture.value = figure_png(fig)
-        plt.close(fig)
 
     for control in (layers, row, col):
         control.observe(redraw, names="value")
@@ -432,6 +454,7 @@ __all__ = [
     "c1_scale_remark",
     "c2_comparisons",
     "c2_reading",
+    "comparisons",
     "family_runs",
     "final_metrics",
     "format_summary",
@@ -441,5 +464,6 @@ __all__ = [
     "model_geometry",
     "order_text",
     "parameter_count",
+    "train_nll_at",
     "training_budget",
 ]

@@ -194,7 +194,9 @@ class BlockChange:
         return DOWNSAMPLING if self.downsamples else KIND_LABELS.get(self.kind, self.kind)
 
 
-def high_frequency_changes(profile: FourierProfile, model: str = "model") -> list[BlockChange]:
+def high_frequency_changes(
+    profile: FourierProfile, model: str = "model", reference: str = "dc"
+) -> list[BlockChange]:
     """Per block: Δ log amplitude at its output's highest frequency minus its input's there.
 
     Input and output are compared at the same *physical* frequency: a block that halves the
@@ -202,19 +204,30 @@ def high_frequency_changes(profile: FourierProfile, model: str = "model") -> lis
     compared with its input's Δ at ½π (interpolated on the input's curve), not with the input's
     last point. Without this, subsampling alone would seem to raise high frequencies (the
     spectrum falls with frequency). Negative change: the block removed high frequencies relative
-    to DC (low-pass); positive: it amplified them (high-pass). The stem / patch embedding has no
-    feature map before it and is skipped.
+    to the reference (low-pass); positive: it amplified them (high-pass). The stem / patch
+    embedding has no feature map before it and is skipped.
+
+    ``reference="dc"`` is the paper's Δ (relative to the mean over positions). A block that
+    adds a large mean to its map (a ReLU branch, attention that averages all tokens) lowers Δ at
+    *every* frequency at once. ``reference="lowest"`` measures the **tilt** instead: the highest
+    frequency relative to the lowest non-zero one of the output map (the input read at the same
+    two physical frequencies), which a change of the mean does not move.
     """
+    if reference not in ("dc", "lowest"):
+        raise ValueError(f"reference must be 'dc' or 'lowest', not {reference!r}")
     changes = []
     for i in range(1, len(profile.kinds)):
         if profile.kinds[i] in ("stem", "embed"):
             continue
         size_in, size_out = profile.sizes[i - 1], profile.sizes[i]
-        top = float(profile.frequencies[i][-1]) * size_out / size_in  # in π of the input map
-        before = float(
-            np.interp(top, profile.frequencies[i - 1].numpy(), profile.delta[i - 1].numpy())
-        )
-        after = float(profile.delta[i][-1])
+        scale = size_out / size_in  # output frequency (π of the output) → π of the input map
+        f_out, d_out = profile.frequencies[i].numpy(), profile.delta[i].numpy()
+        f_in, d_in = profile.frequencies[i - 1].numpy(), profile.delta[i - 1].numpy()
+        before = float(np.interp(f_out[-1] * scale, f_in, d_in))
+        after = float(d_out[-1])
+        if reference == "lowest":
+            before -= float(np.interp(f_out[1] * scale, f_in, d_in))
+            after -= float(d_out[1])
         changes.append(
             _change(profile, i, model, size_out < size_in, before, after, after - before)
         )
@@ -261,13 +274,23 @@ def mean_change_by_kind(changes: Sequence[BlockChange]) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in groups.items()}
 
 
-def block_changes(
-    analyses: Mapping[str, FeatureAnalysis],
-) -> tuple[dict[str, list[BlockChange]], dict[str, list[BlockChange]]]:
-    """``(fourier, variance)`` per-block changes of every analysed model, keyed by model name."""
-    fourier = {n: high_frequency_changes(a.fourier, n) for n, a in analyses.items()}
-    variance = {n: variance_changes(a.variance, a.fourier.sizes, n) for n, a in analyses.items()}
-    return fourier, variance
+@dataclass
+class BlockChanges:
+    """Per-block changes of every analysed model (keyed by model name), three statistics."""
+
+    fourier: dict[str, list[BlockChange]]  # Δ log amplitude at the top frequency (paper, C5)
+    tilt: dict[str, list[BlockChange]]  # top frequency relative to the lowest non-zero one
+    variance: dict[str, list[BlockChange]]  # relative change of the variance in % (C7)
+
+
+def block_changes(analyses: Mapping[str, FeatureAnalysis]) -> BlockChanges:
+    """:func:`high_frequency_changes` (both references) and :func:`variance_changes` per model."""
+    items = analyses.items()
+    return BlockChanges(
+        fourier={n: high_frequency_changes(a.fourier, n) for n, a in items},
+        tilt={n: high_frequency_changes(a.fourier, n, reference="lowest") for n, a in items},
+        variance={n: variance_changes(a.variance, a.fourier.sizes, n) for n, a in items},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,8 +422,9 @@ def prose_numbers(
 ) -> dict[str, str]:
     """The chapter's numbers in prose, formatted, for ``myst_nb.glue`` (keys: what is given).
 
-    Per-block means are ``f_<family>_<msa|mlp|conv|down>`` (Fourier) and ``v_…`` (variance),
-    each with a ``…_verb`` ("lower" or "raise") so that the prose follows the sign.
+    Per-block means are ``f_<family>_<msa|mlp|conv|down>`` (Fourier, relative to DC), ``t_…``
+    (tilt) and ``v_…`` (variance), each with a ``…_verb`` ("lower", "raise" or "barely change",
+    within :data:`C5_MARGIN` / :data:`C7_MARGIN`) so that the prose follows the sign.
     """
     prof = _profile(profile)
     names = {family: prof.models[family] for family in FAMILIES}
@@ -409,15 +433,20 @@ def prose_numbers(
         vit = analyses[names["vit"]].fourier
         out["grid"] = f"{vit.sizes[-1]}×{vit.sizes[-1]}"
         out["points"] = str(len(vit.delta[-1]))
-        fourier, variance = block_changes(analyses)
-        for label, changes, fmt in (("f", fourier, "{:+.2f}"), ("v", variance, "{:+.0f} %")):
+        changes_ = block_changes(analyses)
+        for label, changes, fmt in (
+            ("f", changes_.fourier, "{:+.2f}"),
+            ("t", changes_.tilt, "{:+.2f}"),
+            ("v", changes_.variance, "{:+.0f} %"),
+        ):
+            margin = C7_MARGIN if label == "v" else C5_MARGIN
             for family, name in names.items():
                 if name not in changes:
                     continue
                 for category, value in mean_change_by_kind(changes[name]).items():
                     tag = {"MSA": "msa", "MLP": "mlp", "Conv": "conv"}.get(category, "down")
                     out[f"{label}_{family}_{tag}"] = fmt.format(value)
-                    out[f"{label}_{family}_{tag}_verb"] = "lower" if value < 0 else "raise"
+                    out[f"{label}_{family}_{tag}_verb"] = _verb(value, margin)
     if sweeps is not None:
         magnitude = main_magnitude(prof)
         out["magnitude"] = f"{magnitude:g}"
@@ -507,8 +536,12 @@ PAPER = {
 }
 
 
+C5_MARGIN = 0.05
+"""Mean change of Δ log amplitude (natural log) that counts as lowering or raising (C5)."""
 C6_MARGIN = 1.0
 """Percentage points by which one accuracy drop must exceed another to count as larger (C6)."""
+C7_MARGIN = 5.0
+"""Mean relative change of the variance (%) that counts as lowering or raising (C7)."""
 
 
 def paper_comparison(
@@ -519,20 +552,26 @@ def paper_comparison(
     """The rows of the "paper vs. this run" box, verdicts computed from the numbers.
 
     C5: the ViT's MSA sub-blocks lower the high-frequency Δ on average, its MLP sub-blocks raise
-    it, and the ResNet's same-resolution Conv blocks raise it. C6, one row per swept magnitude
+    it, and the ResNet's same-resolution Conv blocks raise it, each by more than
+    :data:`C5_MARGIN`. C6, one row per swept magnitude
     (:func:`band_drops`): above ½π the ResNet loses more than the ViT; the ViT loses less above
     ½π than below; the ResNet loses more above ½π than below. "More" means by more than
     :data:`C6_MARGIN` points; all three hold for the paper's Fig. 2b. C7: MSA sub-blocks lower
-    the variance, Conv blocks raise it (mean relative change).
+    the variance, Conv blocks raise it (mean relative change, by more than :data:`C7_MARGIN` %).
     """
     prof = _profile(profile)
     resnet, vit = prof.models["resnet"], prof.models["vit"]
-    fourier, variance = block_changes({n: analyses[n] for n in (resnet, vit)})
+    changes = block_changes({n: analyses[n] for n in (resnet, vit)})
+    fourier, variance = changes.fourier, changes.variance
     f_vit, f_res = mean_change_by_kind(fourier[vit]), mean_change_by_kind(fourier[resnet])
     v_vit, v_res = mean_change_by_kind(variance[vit]), mean_change_by_kind(variance[resnet])
     nan = float("nan")
-    c5 = [f_vit.get("MSA", nan) < 0, f_vit.get("MLP", nan) > 0, f_res.get("Conv", nan) > 0]
-    c7 = [v_vit.get("MSA", nan) < 0, v_res.get("Conv", nan) > 0]
+    c5 = [
+        f_vit.get("MSA", nan) < -C5_MARGIN,
+        f_vit.get("MLP", nan) > C5_MARGIN,
+        f_res.get("Conv", nan) > C5_MARGIN,
+    ]
+    c7 = [v_vit.get("MSA", nan) < -C7_MARGIN, v_res.get("Conv", nan) > C7_MARGIN]
     rows = [
         Comparison(
             "C5: MSAs low-pass, Convs high-pass (mean change of Δ log amplitude at the highest "
@@ -573,6 +612,10 @@ def paper_comparison(
         )
     )
     return rows
+
+
+def _verb(value: float, margin: float) -> str:
+    return "lower" if value < -margin else "raise" if value > margin else "barely change"
 
 
 def _means(means: Mapping[str, float], categories: Sequence[str], fmt: str) -> str:

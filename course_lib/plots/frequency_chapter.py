@@ -53,8 +53,9 @@ def plot_high_frequency(profiles: Mapping[str, FourierProfile], ax: Axes | None 
     A "↓2" label sits at every depth whose map is smaller than the previous one: there the last
     point is π of a coarser grid, a lower physical frequency than before.
     """
-    ax = plot_high_frequency_over_depth(profiles, ax=_axes(ax, (6.5, 3.8)))
+    ax = plot_high_frequency_over_depth(profiles, ax=_axes(ax, (8.0, 3.8)))
     with course_style():
+        _legend_outside(ax)
         for name, profile in profiles.items():
             for i in range(1, len(profile.sizes)):
                 if profile.sizes[i] < profile.sizes[i - 1]:
@@ -132,7 +133,7 @@ def plot_cue_reliance(
     n = max(len(accuracies), 1)
     width = 0.8 / n
     with course_style():
-        ax = _axes(ax, (6.5, 3.6))
+        ax = _axes(ax, (8.0, 3.6))
         for i, (name, acc) in enumerate(accuracies.items()):
             x = np.arange(len(cue_sets)) + (i - (n - 1) / 2) * width
             ax.bar(x, [acc[c] for c in cue_sets], width, color=color_for(name), label=name)
@@ -142,7 +143,7 @@ def plot_cue_reliance(
         ax.set_ylim(0, 100)
         ax.set_ylabel("Test accuracy (%)")
         ax.set_xlabel("Test set")
-        ax.legend(fontsize=8, ncol=2)
+        _legend_outside(ax)
     return ax.figure
 
 
@@ -224,6 +225,17 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
         return ax
     with course_style():
         return Figure(figsize=figsize, layout="constrained").add_subplot()
+
+
+def _legend_outside(ax: Axes) -> None:
+    """Move the axes' legend to the right of the plot, where it hides no data."""
+    legend = ax.get_legend()
+    handles = legend.legend_handles if legend is not None else None
+    if handles:
+        labels = [text.get_text() for text in legend.get_texts()]
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    else:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
 
 
 def _panel_row(

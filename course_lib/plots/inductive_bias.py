@@ -128,7 +128,10 @@ def plot_interaction_range(
         ("global", "vit", patch_size, "ViT: global attention"),
     ]
     with course_style():
-        fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.4))
+        # A Figure outside pyplot: returned once (no second copy from the inline backend), and
+        # the widget can redraw it as often as it likes without leaking open figures.
+        fig = Figure(figsize=(9.0, 3.5), layout="constrained")
+        axes = fig.subplots(1, 3)
         for ax, (kind, family, grid, title) in zip(axes, panels, strict=True):
             mask = interaction_mask(
                 kind,
@@ -143,8 +146,9 @@ def plot_interaction_range(
             _draw_interaction(
                 ax, picture, mask, position, color_for(family), grid, f"{title}\n{pixels} pixels"
             )
-        fig.suptitle(f"input pixels that can reach the starred output after {layers} layer(s)")
-        fig.tight_layout(rect=(0, 0, 1, 0.95))
+        fig.suptitle(
+            f"input pixels that can reach the starred output after {layers} layer(s)", fontsize=10
+        )
     return fig
 
 
