@@ -149,7 +149,7 @@ def test_verdicts_follow_the_numbers(paper_like):
 
 
 def test_times_phrase():
-    assert ch._times(1.0, 4.0) == "4× smaller than"
+    assert ch._times(1.0, 4.0) == "4.0× smaller than"
     assert ch._times(30.0, 1.0) == "30× larger than"
     assert ch._times(1.0, 1.1) == "about as large as"
 

@@ -10,10 +10,16 @@ Two cached steps analyse the profile's shared trained models (the very runs of c
   fraction of chapter 01 (C4), and for both families at random initialisation. The paper's
   ranking, top-``k`` by magnitude ("LM", what PyHessian returns), is derived from the two ends
   exactly: the ``k`` largest-magnitude eigenvalues are the ``k`` largest-magnitude values among
-  the ``k`` largest and the ``k`` smallest (:func:`largest_magnitude`).
+  the ``k`` largest and the ``k`` smallest (:func:`largest_magnitude`). With the top eigenvector's
+  split over parameter groups (:func:`vector_composition`): where the sharpness lives.
 - :func:`loss_surfaces` — 1-D and 2-D filter-normalised loss surfaces (Li et al. 2018) of the
   trained ResNet and ViT on fixed training batches, NLL only, with the official code's L2 term
-  available without extra forward passes (:func:`l2_norm_grid`, :func:`with_l2_term`).
+  available without extra forward passes (:func:`l2_norm_grid`, :func:`with_l2_term`), and the
+  exact curvature ``dᵀHd`` along random filter-normalised directions, a scale-free sharpness
+  (:func:`directional_curvature`).
+
+:func:`comparisons` gives the "paper vs. this run" rows (used by chapter 04's closing summary);
+:func:`prose_numbers` every number the chapter's text quotes.
 
 The loss. Both steps use the NLL (``F.cross_entropy``, mean over the batch) *without* the paper's
 weight-decay term: with ``wd/2·‖θ‖²`` every Hessian eigenvalue would move by ``+wd`` (0.05 in the
@@ -30,6 +36,7 @@ The pure functions (:func:`largest_magnitude`, :func:`spectrum_numbers`, :func:`
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -442,9 +449,9 @@ def l2_norm_grid(
     parameter tensor) to the NLL. It depends on the weights alone, so it is computed here without
     a forward pass; ``loss_surface_2d(..., weight_decay=wd)`` gives the same values the slow way.
     """
-    params = [p.detach().double() for p in model.parameters()]
-    d, e = ([t.detach().to(p.device).double() for t, p in zip(ds, params, strict=True)]
-            for ds in directions)  # fmt: skip
+    # float64 on the CPU: exact enough to match the slow way, and MPS has no float64
+    params = [p.detach().cpu().double() for p in model.parameters()]
+    d, e = ([t.detach().cpu().double() for t in ds] for ds in directions)
     out = np.zeros((len(ys), len(xs)))
     for i, y in enumerate(ys):
         for j, x in enumerate(xs):
@@ -659,8 +666,8 @@ def paper_comparison(
             "C3: ViT's Hessian spectrum peak ≪ ResNet's (λ_max per batch)",
             f"ViT ≈ {p['early'][0]} vs ResNet ≈ {p['early'][1]} early; ≈ {p['300'][0]} vs "
             f"{p['300'][1]} at epoch 300 (≈ read from Fig. 4)",
-            f"median λ_max: ViT {v['median_max']:.3g} vs ResNet {r['median_max']:.3g}; "
-            f"APE: ViT {v['ape']:.3g} vs ResNet {r['ape']:.3g}",
+            f"median λ_max: ViT {_num(v['median_max'])} vs ResNet {_num(r['median_max'])}; "
+            f"APE: ViT {_num(v['ape'])} vs ResNet {_num(r['ape'])}",
             verdict_from([v["median_max"] < r["median_max"], v["ape"] < r["ape"]]),
         ),
     ]
@@ -671,15 +678,16 @@ def paper_comparison(
             "C3 (scale-free): curvature |dᵀHd| along filter-normalised directions, ViT < ResNet",
             "not measured in the paper; its filter-normalised surfaces look flatter for ViT "
             "(Fig. 1a)",
-            f"mean |dᵀHd|: ViT {fv['curvature']:.3g} vs ResNet {fr['curvature']:.3g}",
+            f"mean |dᵀHd|: ViT {_num(fv['curvature'])} vs ResNet {_num(fr['curvature'])}",
             verdict_from([fv["curvature"] < fr["curvature"]]),
         ),
         Comparison(
             "C3 (surface): smaller loss rise at (1, 0) for ViT",
             f"ViT ≈ +{paper_rise['vit']} vs ResNet ≈ +{paper_rise['resnet']} (NLL + L2, "
             "official losslandscape notebook, CIFAR-100)",
-            f"NLL: ViT {fv['nll']:+.3g} vs ResNet {fr['nll']:+.3g}; NLL + L2 (wd={weight_decay:g}):"
-            f" ViT {fv['nll_l2']:+.3g} vs ResNet {fr['nll_l2']:+.3g}",
+            f"NLL: ViT {_num(fv['nll'], sign=True)} vs ResNet {_num(fr['nll'], sign=True)}; "
+            f"NLL + L2 (wd={weight_decay:g}): ViT {_num(fv['nll_l2'], sign=True)} vs ResNet "
+            f"{_num(fr['nll_l2'], sign=True)}",
             verdict_from([fv["nll"] < fr["nll"], fv["nll_l2"] < fr["nll_l2"]]),
         ),
         Comparison(
@@ -687,8 +695,9 @@ def paper_comparison(
             f"ViT: many negative top-5 values (≈ {PAPER['c4_vit_negative_range'][0]} … 0); "
             "ResNet: almost none (≈ read from Fig. 4)",
             f"NEP (top-{v['k']} by |λ|): ViT {v['nep']:.0%} vs ResNet {r['nep']:.0%}; "
-            f"median λ_min: ViT {v['median_min']:.2g} vs ResNet {r['median_min']:.2g}; "
-            f"median |λ_min|/λ_max: ViT {v['neg_ratio']:.2g} vs ResNet {r['neg_ratio']:.2g}",
+            f"median λ_min: ViT {_num(v['median_min'], 2)} vs ResNet {_num(r['median_min'], 2)}; "
+            f"median |λ_min|/λ_max: ViT {_num(v['neg_ratio'], 2)} vs ResNet "
+            f"{_num(r['neg_ratio'], 2)}",
             verdict_from(_more_negative(v, r)),
         ),
         Comparison(
@@ -707,8 +716,8 @@ def paper_comparison(
                 f"6 % of CIFAR-100: ≈ {PAPER['c4_small_over_full']}× the negative mass of "
                 "full data (≈ read from Fig. 4)",
                 f"NEP: small data {s['nep']:.0%} vs full {v['nep']:.0%}; median λ_min: "
-                f"{s['median_min']:.2g} vs {v['median_min']:.2g}; median |λ_min|/λ_max: "
-                f"{s['neg_ratio']:.2g} vs {v['neg_ratio']:.2g}",
+                f"{_num(s['median_min'], 2)} vs {_num(v['median_min'], 2)}; median |λ_min|/λ_max: "
+                f"{_num(s['neg_ratio'], 2)} vs {_num(v['neg_ratio'], 2)}",
                 verdict_from(_more_negative(s, v)),
             )
         )
@@ -750,9 +759,18 @@ def _times(a: float, b: float) -> str:
     return f"{text} smaller than" if ratio < 1 else f"{text} larger than"
 
 
+def _num(x: float, sig: int = 3, *, sign: bool = False) -> str:
+    """``x`` to ``sig`` significant digits without exponent: 1370, 0.00348, +3.15."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:+g}" if sign else f"{x:g}"
+    digits = sig - 1 - math.floor(math.log10(abs(x)))
+    text = f"{round(x, digits):.{max(digits, 0)}f}"
+    return f"+{text}" if sign and x > 0 else text
+
+
 def _factor(x: float) -> str:
     """A ratio for prose: two significant digits below 10, whole numbers above (no 1e+02)."""
-    return f"{x:.0f}" if x >= 10 else f"{x:.2g}"
+    return f"{x:.0f}" if x >= 10 else _num(x, 2)
 
 
 def _log_correlation(entry: Mapping[str, Any]) -> float:
@@ -769,7 +787,7 @@ def _range(values: Tensor) -> str:
     """ "0.34 to 231 (a factor 680)": smallest and largest value and their ratio."""
     low, high = float(values.min()), float(values.max())
     factor = f" (a factor {_factor(high / low)})" if low > 0 else ""
-    return f"{low:.2g} to {high:.3g}{factor}"
+    return f"{_num(low, 2)} to {_num(high)}{factor}"
 
 
 def top_groups(entry: Mapping[str, Any], n: int = 3) -> list[tuple[str, float]]:
@@ -795,21 +813,24 @@ def prose_numbers(
     r, v = numbers[resnet], numbers[vit]
     ri, vi = numbers[label[("resnet", 1.0, False)]], numbers[label[("vit", 1.0, False)]]
     out = {
-        "resnet_lmax": f"{r['median_max']:.3g}",
-        "vit_lmax": f"{v['median_max']:.3g}",
+        "resnet_lmax": _num(r["median_max"]),
+        "vit_lmax": _num(v["median_max"]),
         "vit_vs_resnet": _times(v["median_max"], r["median_max"]),
-        "resnet_init_lmax": f"{ri['median_max']:.3g}",
-        "vit_init_lmax": f"{vi['median_max']:.3g}",
+        "resnet_init_lmax": _num(ri["median_max"]),
+        "vit_init_lmax": _num(vi["median_max"]),
         "vit_vs_resnet_init": _times(vi["median_max"], ri["median_max"]),
         "resnet_range": _range(spectra[resnet]["LA"]),
         "vit_range": _range(spectra[vit]["LA"]),
         "vit_top_groups": ", ".join(f"{g} {s:.0%}" for g, s in top_groups(spectra[vit])),
+        "vit_init_top_groups": ", ".join(
+            f"{g} {s:.0%}" for g, s in top_groups(spectra[label[("vit", 1.0, False)]])
+        ),
         "resnet_top_groups": ", ".join(f"{g} {s:.0%}" for g, s in top_groups(spectra[resnet])),
         "n_directions": str(CURVATURE_DIRECTIONS),
-        "resnet_curv": f"{flat[resnet]['curvature']:.3g}",
+        "resnet_curv": _num(flat[resnet]["curvature"]),
         "resnet_negdir": f"{flat[resnet]['negative_directions']:.0%}",
         "vit_negdir": f"{flat[vit]['negative_directions']:.0%}",
-        "vit_curv": f"{flat[vit]['curvature']:.3g}",
+        "vit_curv": _num(flat[vit]["curvature"]),
         "vit_vs_resnet_curv": _times(flat[vit]["curvature"], flat[resnet]["curvature"]),
         "n_batches": str(prof.hessian_batches),
         "batch_size": str(prof.hessian_batch_size),
@@ -823,18 +844,21 @@ def prose_numbers(
         out |= {
             f"{key}_corr": f"{_log_correlation(spectra[name]):.2f}",
             f"{key}_nep": f"{n['nep']:.0%}",
-            f"{key}_ratio": f"{n['neg_ratio']:.2g}",
-            f"{key}_lmin": f"{n['median_min']:.3g}",
+            f"{key}_ape": _num(n["ape"]),
+            f"{key}_lmax": _num(n["median_max"]),
+            f"{key}_ratio": _num(n["neg_ratio"], 2),
+            f"{key}_lmin": _num(n["median_min"]),
             f"{key}_hvp": f"{n['hvp']:.0f}",
         }
     for key, name in (("resnet", resnet), ("vit", vit)):
         f = flat[name]
         out |= {
-            f"{key}_rise": f"{f['nll']:+.3g}",
-            f"{key}_rise_l2": f"{f['nll_l2']:+.3g}",
-            f"{key}_rise_mean": f"{f['mean']:+.3g}",
-            f"{key}_center": f"{f['center']:.3g}",
+            f"{key}_rise": _num(f["nll"], sign=True),
+            f"{key}_rise_l2": _num(f["nll_l2"], sign=True),
+            f"{key}_rise_mean": _num(f["mean"], sign=True),
+            f"{key}_center": _num(f["center"]),
         }
+    out["vit_vs_resnet_rise"] = _times(flat[vit]["mean"], flat[resnet]["mean"])
     if small is not None:
         out["small_fraction"] = f"{min(prof.data_fractions):.0%}"
     return out

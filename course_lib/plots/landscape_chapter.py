@@ -14,12 +14,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.colors import BoundaryNorm
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from course_lib.analysis.hessian import spectrum_summary
 from course_lib.analysis.landscape import Surface1D, Surface2D
-from course_lib.plots.landscape import plot_loss_contour, plot_loss_curve_1d, plot_loss_surface_3d
+from course_lib.plots.landscape import LANDSCAPE_CMAP, plot_loss_curve_1d, plot_loss_surface_3d
 from course_lib.plots.style import color_for, course_style, family_of
 
 _LINESTYLES = ("-", "--", ":", "-.")
@@ -97,12 +98,22 @@ def plot_spectrum_histograms(
     ax: Axes | None = None,
     *,
     bins: int = 30,
+    symlog: bool = True,
     xlabel: str = "top-k Hessian eigenvalues by magnitude (pooled over mini-batches)",
 ) -> Axes:
     """Paper-style max-eigenvalue spectra (Fig. 4): step histograms on shared bins, NEP/APE in
-    the legend. The y axis is a count (a few dozen batches make a density look precise)."""
+    the legend. The y axis is a count (a few dozen batches make a density look precise).
+
+    ``symlog``: bins and x axis on a symmetric log scale (linear within ±1), so that values
+    spread over orders of magnitude, of either sign, stay readable; ``False``: linear, as the paper.
+    """
     pooled = {label: _values(v).reshape(-1) for label, v in spectra.items()}
-    edges = np.histogram_bin_edges(np.concatenate(list(pooled.values())), bins=bins)
+    values = np.concatenate(list(pooled.values()))
+    if symlog:  # equal widths in asinh(x), which is linear near 0 and logarithmic far out
+        low, high = np.arcsinh(values.min()), np.arcsinh(values.max())
+        edges = np.sinh(np.linspace(low, high if high > low else low + 1, bins + 1))
+    else:
+        edges = np.histogram_bin_edges(values, bins=bins)
     styles = _styles(list(pooled))
     with course_style():
         ax = _axes(ax)
@@ -112,9 +123,12 @@ def plot_spectrum_histograms(
                     ls=styles[label]["ls"],
                     label=f"{label}: NEP {s['nep']:.0%}, APE {s['ape']:.3g}")  # fmt: skip
         ax.axvline(0.0, color="black", lw=0.8, ls=":")
+        if symlog:
+            ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(min(edges[0], 0.0), max(edges[-1], 0.0))
         ax.set_xlabel(xlabel)
         ax.set_ylabel("mini-batches")
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left")
     return ax
 
 
@@ -122,28 +136,33 @@ def plot_extreme_pairs(
     largest: Mapping[str, Tensor | np.ndarray],
     smallest: Mapping[str, Tensor | np.ndarray],
     ax: Axes | None = None,
-    *,
-    relative: bool = False,
 ) -> Axes:
-    """Per batch, λ_max (x) against λ_min (y), log-scaled x; ``relative``: y = λ_min / λ_max.
+    """Per batch, λ_max (x) against |λ_min| (y), both logarithmic, with the diagonal.
 
     ``largest[label]`` and ``smallest[label]`` are (n, k) spectra with ``which="LA"`` and
-    ``"SA"`` over the same batches (first column used).
+    ``"SA"`` over the same batches (first column used). Points above the diagonal are batches
+    whose largest-magnitude eigenvalue is negative: those the paper's NEP counts (for k = 1).
+    Batches without a negative eigenvalue are left out.
     """
     styles = _styles(list(largest))
     with course_style():
         ax = _axes(ax, figsize=(4.8, 4.0))
+        extent = []
         for label, top in largest.items():
             x = _values(top)[:, 0]
-            y = _values(smallest[label])[:, 0]
-            y = y / x if relative else y
+            y = -_values(smallest[label])[:, 0]
+            keep = (x > 0) & (y > 0)
             style = styles[label]
-            ax.scatter(x, y, s=22, color=style["facecolor"], edgecolor=style["color"],
-                       linewidth=1.0, label=label, zorder=3)  # fmt: skip
-        ax.axhline(0.0, color="black", lw=0.8, ls=":")
+            ax.scatter(x[keep], y[keep], s=22, color=style["facecolor"],
+                       edgecolor=style["color"], linewidth=1.0, label=label, zorder=3)  # fmt: skip
+            extent += [*x[keep], *y[keep]]
+        if extent:
+            line = [min(extent) / 2, max(extent) * 2]
+            ax.plot(line, line, color="black", lw=0.8, ls=":", label="|λ_min| = λ_max")
         ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.set_xlabel("largest eigenvalue λ_max")
-        ax.set_ylabel("λ_min / λ_max" if relative else "most negative eigenvalue λ_min")
+        ax.set_ylabel("|most negative eigenvalue λ_min|")
         ax.legend(fontsize="small")
     return ax
 
@@ -193,16 +212,40 @@ def plot_curves_1d(
 
 
 def plot_contours(
-    surfaces: Mapping[str, Surface2D], *, levels: int = 20, figsize: tuple[float, float] = (10, 4)
+    surfaces: Mapping[str, Surface2D],
+    *,
+    levels: int = 16,
+    decades: float = 3.0,
+    figsize: tuple[float, float] = (10.5, 4.2),
 ) -> Figure:
-    """Contours of each model's surface (loss − its minimum) on one shared colour scale."""
-    top = max(float(np.nanmax(s.loss - np.nanmin(s.loss))) for s in surfaces.values())
-    shared = np.linspace(0.0, top, levels + 1)
+    """Contours of each model's surface (loss − its minimum) on one shared, logarithmic scale.
+
+    The levels are spaced geometrically over ``decades`` decades below the largest rise of all
+    surfaces, each band with its own colour, so a flat surface keeps its detail next to a steep
+    one (a linear scale would paint it in one colour). The trained weights are marked at (0, 0).
+    """
+    rises = {name: s.loss - np.nanmin(s.loss) for name, s in surfaces.items()}
+    top = max(float(np.nanmax(r)) for r in rises.values())
+    top = top if top > 0 else 1.0
+    bounds = np.concatenate([[0.0], np.geomspace(top * 10.0**-decades, top, levels)])
+    cmap = plt.get_cmap(LANDSCAPE_CMAP)
+    norm = BoundaryNorm(bounds, cmap.N)
     with course_style():
-        fig, axes = plt.subplots(1, len(surfaces), figsize=figsize, squeeze=False)
+        fig, axes = plt.subplots(
+            1, len(surfaces), figsize=figsize, squeeze=False, constrained_layout=True
+        )
         for ax, (name, surface) in zip(axes[0], surfaces.items(), strict=True):
-            plot_loss_contour(surface, ax, name=name, levels=shared)
-        fig.tight_layout()
+            filled = ax.contourf(surface.xs, surface.ys, rises[name], levels=bounds, cmap=cmap,
+                                 norm=norm, extend="neither")  # fmt: skip
+            ax.contour(surface.xs, surface.ys, rises[name], levels=bounds, colors="white",
+                       linewidths=0.3)  # fmt: skip
+            ax.plot(0.0, 0.0, marker="*", ms=12, color=color_for(name), mec="white", ls="none")
+            ax.set_xlabel("x (direction 1)")
+            ax.set_ylabel("y (direction 2)")
+            ax.set_title(name, color=color_for(name))
+            ax.set_aspect("equal")
+        bar = fig.colorbar(filled, ax=axes[0].tolist(), ticks=bounds[::3], format="%.2g")
+        bar.set_label(f"{next(iter(surfaces.values())).label} − min (log-spaced levels)")
     return fig
 
 
