@@ -32,6 +32,7 @@ def test_buildup_steps_come_from_the_profile():
 
 def test_buildup_model_reuses_the_shared_runs(monkeypatch):
     calls = []
+    monkeypatch.setattr(ch, "_LOADED", {})
     monkeypatch.setattr(ch, "trained_model", lambda name, **kw: calls.append((name, kw)))
     profile = get_profile("laptop")
     for step in [(0, 0, 0), (0, 0, 1), (0, 1, 1), (1, 1, 1)]:
@@ -53,9 +54,14 @@ def test_buildup_rows():
     result = {
         "steps": [[0, 0, 0], [0, 0, 1], [0, 1, 1], [1, 1, 1]],
         "runs": [_run("r", 80), _run("r", 82), _run("a", 81), _run("r", 81, nll=0.5)],
+        "resnet_second_seed": _run("r", 81.5, nll=1.2),  # noise: 1.5 pp, NLL 0.2
     }
+    assert ch.seed_spread(result) == pytest.approx({"test_accuracy": 1.5, "test_nll": 0.2})
     rows = ch.buildup_rows(result)
     assert [r.helped for r in rows] == [None, True, False, True]  # the last: same acc, lower NLL
+    assert [r.beyond_noise for r in rows] == [None, True, False, True]
+    marks = [ch.helped_mark(r) for r in rows]
+    assert marks == ["", "✅ yes", "≈ within seed noise (worse)", "✅ yes"]
     assert [r.change for r in rows] == [
         "plain ResNet",
         "+1 MSA in stage 3",
@@ -63,7 +69,7 @@ def test_buildup_rows():
         "+1 MSA in stage 1",
     ]
     html = ch.buildup_table_html(result)
-    assert html.count("<tr>") == 5 and "❌ no" in html
+    assert html.count("<tr>") == 6 and "seed 1 (noise floor)" in html
 
 
 def _fake_results(alternet_wins: bool):
@@ -85,7 +91,11 @@ def _fake_results(alternet_wins: bool):
         families[family] = _run(family, acc) | {"noise": dataclasses.asdict(sweep)}
     if not alternet_wins:
         families["vit"]["test_accuracy"] = 90.0
-    buildup = {"steps": [[0, 0, 0], [0, 0, 1]], "runs": [_run("r", bad), _run("r", good)]}
+    buildup = {
+        "steps": [[0, 0, 0], [0, 0, 1]],
+        "runs": [_run("r", bad), _run("r", good)],
+        "resnet_second_seed": _run("r", bad + 1),
+    }
 
     def lesion(kinds, drops):
         drop = torch.tensor(drops, dtype=torch.float64)
@@ -176,7 +186,7 @@ def micro_profile():
         n_test=16,
         train=dataclasses.replace(smoke.train, batch_size=16),
         noise_centers=(0.5,),
-        noise_magnitudes=(0.5,),
+        noise_magnitudes=(0.25, 0.5),  # only the strongest is used
         frequency_test_images=8,
     )
 
@@ -190,9 +200,10 @@ def test_tiny_end_to_end_and_cached(micro_profile, monkeypatch):
     assert families["resnet"]["test_accuracy"] == buildup["runs"][0]["test_accuracy"]
     sweeps = ch.noise_sweeps(families)
     assert sweeps["vit_tiny"].accuracy.shape == (1, 1) and sweeps["vit_tiny"].num_samples == 8
+    assert sweeps["vit_tiny"].magnitudes.tolist() == [0.5]
     results = ch.lesion_results(lesions)
     assert results["alternet"].kinds == ["conv", "conv", "conv", "msa"]
-    assert results["resnet"].num_samples == 16
+    assert results["resnet"].num_samples == 8  # frequency_test_images
     rows = ch.comparisons(micro_profile)
     assert len(rows) == 6
     # everything comes from the cache now: no training, no analysis

@@ -14,33 +14,41 @@ from matplotlib.patches import Patch
 from course_lib.analysis.lesion import LesionResult
 from course_lib.plots.style import FAMILY_COLORS, KIND_COLORS, color_for, course_style
 
-HELPED_COLORS = {True: "#1a9850", False: "#d73027", None: "#444444"}
+HELPED_COLORS = {True: "#1a9850", False: "#d73027", None: "#777777"}
 
 
 def plot_buildup(
     steps: Sequence[Sequence[int]],
     accuracy: Sequence[float],
     nll: Sequence[float],
+    helped: Sequence[bool | None] | None = None,
+    reference: tuple[float, float] | None = None,
     paper_accuracy: Sequence[float] | None = None,
     paper_extra: tuple[float, float] | None = None,
 ) -> Figure:
     """Test accuracy and NLL at each build-up step, beside the paper's Fig. 12 curve.
 
-    ``steps`` are the MSA blocks per stage of each step (the first: the plain ResNet). A step's
-    marker is green if it raised the accuracy over the previous step, red if not.
-    ``paper_accuracy[i]`` is the paper's accuracy with ``i`` MSAs; ``paper_extra`` the range it
-    gives for one MSA more.
+    ``steps`` are the MSA blocks per stage of each step (the first: the plain ResNet).
+    ``helped[i]``: True (green) if step ``i`` helped, False (red) if it hurt, None (grey) for the
+    first step or a change within the noise; default: green/red by accuracy. ``reference``:
+    ``(accuracy, nll)`` of the ResNet trained with another seed, drawn as a band from the first
+    step's value (the run-to-run noise). ``paper_accuracy[i]`` is the paper's accuracy with
+    ``i`` MSAs; ``paper_extra`` the range it gives for one MSA more.
     """
     labels = ["ResNet" if not any(s) else str(tuple(s)) for s in steps]
     x = list(range(len(steps)))
-    helped = [None] + [b > a for a, b in zip(accuracy, accuracy[1:], strict=False)]
+    if helped is None:
+        helped = [None] + [b > a for a, b in zip(accuracy, accuracy[1:], strict=False)]
     n_panels = 3 if paper_accuracy is not None else 2
     with course_style():
         fig, axes = plt.subplots(1, n_panels, figsize=(4.2 * n_panels, 3.6))
-        for ax, values, ylabel in (
-            (axes[0], accuracy, "Test accuracy (%)"),
-            (axes[1], nll, "Test NLL (nats)"),
+        for k, (ax, values, ylabel) in enumerate(
+            ((axes[0], accuracy, "Test accuracy (%)"), (axes[1], nll, "Test NLL (nats)"))
         ):
+            if reference is not None:
+                low, high = sorted((values[0], reference[k]))
+                ax.axhspan(low, high, color="#999999", alpha=0.3, lw=0)
+                ax.axhline(reference[k], color="#777777", lw=1, ls="--")
             ax.plot(x, values, color=FAMILY_COLORS["alternet"], lw=1.5, zorder=1)
             ax.scatter(
                 x, values, s=60, zorder=2, color=[HELPED_COLORS[h] for h in helped], ec="white"
@@ -48,16 +56,17 @@ def plot_buildup(
             ax.set_xticks(x, labels, rotation=20)
             ax.set_xlabel("MSA blocks per stage")
             ax.set_ylabel(ylabel)
+            ax.margins(y=0.2)
         axes[0].set_title("This run")
         axes[1].set_title("This run")
-        axes[0].legend(
-            handles=[
-                Patch(color=HELPED_COLORS[True], label="step helped"),
-                Patch(color=HELPED_COLORS[False], label="step did not help"),
-            ],
-            loc="best",
-            fontsize="small",
-        )
+        handles = [
+            Patch(color=HELPED_COLORS[True], label="step helped"),
+            Patch(color=HELPED_COLORS[False], label="step hurt"),
+            Patch(color=HELPED_COLORS[None], label="ResNet / within noise"),
+        ]
+        if reference is not None:
+            handles.append(Patch(color="#999999", alpha=0.3, label="ResNet, 2 seeds"))
+        axes[1].legend(handles=handles, loc="best", fontsize="small")
         if paper_accuracy is not None:
             ax = axes[2]
             n = list(range(len(paper_accuracy)))
@@ -72,6 +81,10 @@ def plot_buildup(
                     color=HELPED_COLORS[False],
                     capsize=4,
                 )
+                ax.annotate(
+                    "one MSA\ntoo many", (len(n), low), xytext=(0, -4), textcoords="offset points",
+                    ha="center", va="top", fontsize="small", color=HELPED_COLORS[False],
+                )  # fmt: skip
             ax.set_xticks(range(len(n) + (paper_extra is not None)))
             ax.set_xlabel("Number of MSA blocks")
             ax.set_ylabel("Test accuracy (%)")
