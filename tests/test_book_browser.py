@@ -154,23 +154,22 @@ def test_internal_links_resolve(site, browser):
 
 def test_solutions_are_hidden_and_toggle_open(site, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     html, base = site
-    pages = [p for p in content_pages(html) if "solution" in (html / p).read_text()]
+    pages = [p for p in content_pages(html) if 'class="solution' in (html / p).read_text()]
     if not pages:
         pytest.skip("no page has exercises yet")
     for page in pages:
         browser.get(urljoin(base, page))
-        toggles = browser.find_elements(By.CSS_SELECTOR, ".solution.dropdown, details.solution")
-        assert toggles, f"{page}: solutions are not behind a toggle"
-        first = toggles[0]
-        body = first.find_elements(By.CSS_SELECTOR, ".admonition-body, section, p")
-        hidden_before = not any(e.is_displayed() for e in body[1:]) if len(body) > 1 else True
-        button = first.find_elements(By.CSS_SELECTOR, "button.toggle-button, summary, .admonition-title")
-        browser.execute_script("arguments[0].click();", button[0] if button else first)
-        browser.implicitly_wait(1)
-        shown_after = any(e.is_displayed() for e in body)
-        assert hidden_before and shown_after, f"{page}: solution toggle does not open"
+        solution = browser.find_element(By.CSS_SELECTOR, "div.solution.dropdown")
+        content = solution.find_element(By.CSS_SELECTOR, "section")
+        assert not content.is_displayed(), f"{page}: the solution is not hidden"
+        button = WebDriverWait(browser, 10).until(
+            lambda d, s=solution: s.find_element(By.CSS_SELECTOR, "button.toggle-button")
+        )
+        browser.execute_script("arguments[0].click();", button)
+        WebDriverWait(browser, 10).until(lambda d, c=content: c.is_displayed())
 
 
 def test_search_finds_a_term(site, browser):
