@@ -54,8 +54,7 @@ def _warm_batchnorm(model: nn.Module, x: Tensor) -> nn.Module:
     """Give BatchNorm layers non-trivial running statistics, then switch to eval mode."""
     model.train()
     with torch.no_grad():
-        for _ in range(3):
-            model(x)
+        model(x)  # one update (momentum 0.1) moves the running statistics off (0, 1)
     return model.eval()
 
 

@@ -527,27 +527,6 @@ def combine_verdicts(verdicts: Sequence[str]) -> str:
 
 # How to get a chapter's box rows from its cached steps, for chapter modules that do not (yet)
 # define ``comparisons(profile)``: the same calls as the chapter's own notebook makes.
-def _ch01_rows(module: ModuleType, profile: Profile) -> list[Comparison]:
-    return module.c1_comparisons(module.family_runs(profile)) + module.c2_comparisons(
-        module.fraction_sweep(profile)
-    )
-
-
-def _ch02_rows(module: ModuleType, profile: Profile) -> list[Comparison]:
-    label = {(r.family, r.fraction, r.trained): r.label for r in module.spectrum_runs(profile)}
-    numbers = {n: module.spectrum_numbers(e) for n, e in module.hessian_spectra(profile).items()}
-    wd = profile.train.weight_decay
-    flatness = module.landscape_numbers(module.loss_surfaces(profile), wd)
-    return module.paper_comparison(
-        numbers,
-        flatness,
-        resnet=label[("resnet", 1.0, True)],
-        vit=label[("vit", 1.0, True)],
-        vit_small=label.get(("vit", min(profile.data_fractions), True)),
-        weight_decay=wd,
-    )
-
-
 def _ch03_rows(module: ModuleType, profile: Profile) -> list[Comparison]:
     return module.paper_comparison(
         module.feature_analysis(profile),
@@ -556,11 +535,7 @@ def _ch03_rows(module: ModuleType, profile: Profile) -> list[Comparison]:
     )
 
 
-_ADAPTERS = {
-    "ch01_inductive_bias": _ch01_rows,
-    "ch02_loss_landscape": _ch02_rows,
-    "ch03_frequency": _ch03_rows,
-}
+_ADAPTERS = {"ch03_frequency": _ch03_rows}
 
 
 def chapter_comparisons(module_name: str, profile: Profile) -> list[Comparison]:

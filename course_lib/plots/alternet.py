@@ -57,6 +57,7 @@ def plot_buildup(
             ax.set_xlabel("MSA blocks per stage")
             ax.set_ylabel(ylabel)
             ax.margins(y=0.2)
+        axes[0].set_ylim(top=min(axes[0].get_ylim()[1], 100.5))  # no room above 100 %
         axes[0].set_title("This run")
         axes[1].set_title("This run")
         handles = [
@@ -133,14 +134,14 @@ def plot_family_comparison(
                     edgecolor="white",
                 )
             ax.set_xticks(range(len(families)), [labels[f] for f in families], rotation=20)
-            ax.set_ylim(40, 90)
+            ax.set_ylim(40, 100)
             ax.set_title("Paper, CIFAR-100 (≈ Fig. 12)", fontsize="medium")
             styles = [dict(facecolor="#777777"), dict(facecolor="#bbbbbb", hatch="//")]
             handles = [
                 Patch(label=title, edgecolor="white", **style)
                 for title, style in zip(paper, styles, strict=False)
             ]
-            ax.legend(handles=handles, fontsize="small", loc="upper left")
+            ax.legend(handles=handles, fontsize="small", loc="upper center", ncol=2)
         fig.tight_layout()
     return fig
 
