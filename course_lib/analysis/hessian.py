@@ -72,26 +72,29 @@ class _HessianOperator:
         self._rows = [i for i, g in enumerate(grads) if g.requires_grad]
         self._grads = [grads[i] for i in self._rows]
 
-    def __call__(self, v: Tensor) -> Tensor:
-        """(P,) -> (P,), or (n, P) -> (n, P) with the n rows taken at once through vmap."""
+    def __call__(self, v: Tensor, out: Tensor | None = None) -> Tensor:
+        """(P,) -> (P,), or (n, P) -> (n, P) with the n rows taken at once through vmap.
+
+        ``out``: where to write the result; reusing a buffer saves the CPU the page faults of a
+        fresh allocation of P floats on every product.
+        """
         if v.ndim == 2 and len(v) == 1:
             return self(v[0])[None]
         lead = v.shape[:-1]
-        if self._grads:
-            chunks = v.split(self.sizes, dim=-1)
-            hv = torch.autograd.grad(
-                self._grads,
-                self.params,
-                grad_outputs=[chunks[i].reshape(*lead, *self.params[i].shape) for i in self._rows],
-                retain_graph=True,
-                allow_unused=True,
-                materialize_grads=True,
-                is_grads_batched=bool(lead),
-            )
-            out = torch.cat([h.reshape(*lead, -1) for h in hv], dim=-1)
-        else:
-            out = torch.zeros_like(v)
-        return out.add(v, alpha=self.weight_decay) if self.weight_decay else out
+        if not self._grads:
+            return torch.mul(v, self.weight_decay, out=out)
+        chunks = v.split(self.sizes, dim=-1)
+        hv = torch.autograd.grad(
+            self._grads,
+            self.params,
+            grad_outputs=[chunks[i].reshape(*lead, *self.params[i].shape) for i in self._rows],
+            retain_graph=True,
+            allow_unused=True,
+            materialize_grads=True,
+            is_grads_batched=bool(lead),
+        )
+        out = torch.cat([h.reshape(*lead, -1) for h in hv], dim=-1, out=out)
+        return out.add_(v, alpha=self.weight_decay) if self.weight_decay else out
 
 
 def _trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -185,13 +188,15 @@ class _Lanczos:
     ``T = V A Vᵀ`` (n, n) is kept explicitly (each new column is the projection of ``A v`` on the
     whole basis: full reorthogonalization), so a thick restart only has to rotate the basis onto
     chosen Ritz vectors, and the "arrow" couplings that creates come out of the next projection.
-    ``r`` is the unit residual direction, the next basis vector.
+    ``r``, the unit residual direction and next basis vector, is stored as row n of ``basis``.
 
     The basis is float64 whatever the model's dtype: a float32 matrix-vector product over
     millions of entries accumulates errors of ~1e-3 relative on the CPU (measured for ResNet-18),
     which would cap the eigenvalues' accuracy; float64 costs memory (8·n·P bytes), not time. In
     float64 one classical Gram-Schmidt pass keeps the basis orthogonal to ~1e-16·‖Av‖/β, so a
-    second pass is only made when ``β`` cancels below 1e-4·‖Av‖.
+    second pass is only made when ``β`` cancels below 1e-4·‖Vw‖ (Daniel-Gragg-Kaufman-Stewart).
+    Work vectors are allocated once: on the CPU a fresh P-float tensor per step costs more than
+    the arithmetic.
     """
 
     def __init__(
@@ -199,29 +204,32 @@ class _Lanczos:
     ):
         self.op = op
         self.generator = generator
-        self.basis = torch.empty(max_size, op.dim, dtype=torch.float64, device=op.device)
+        self.basis = torch.empty(max_size + 1, op.dim, dtype=torch.float64, device=op.device)
+        self.basis[0] = start
+        self.basis[0] /= torch.linalg.vector_norm(self.basis[0])
         self.proj = torch.zeros(max_size, max_size, dtype=torch.float64)  # T, on the CPU
         self.size = 0
-        self.residual = start.double() / torch.linalg.vector_norm(start.double())
         self.beta = 0.0
         self.n_hvp = 0
+        self._vector = torch.empty(op.dim, dtype=op.dtype, device=op.device)  # product's input
+        self._product = torch.empty_like(self._vector)  # and output
 
     def step(self) -> None:
         """One product: the residual direction joins the basis and ``T`` grows by a column."""
         n = self.size
-        self.basis[n] = self.residual
-        w = self.op(self.residual.to(self.op.dtype)).double()
+        self._vector.copy_(self.basis[n])
+        w = self.basis[n + 1]  # becomes the next residual direction
+        w.copy_(self.op(self._vector, out=self._product))
         self.n_hvp += 1
         basis = self.basis[: n + 1]
-        norm = torch.linalg.vector_norm(w)
         h = basis @ w
-        w = w - h @ basis
+        w.addmv_(basis.T, h, alpha=-1)  # w - Vᵀh; faster than `w - h @ basis` on the CPU
         beta = torch.linalg.vector_norm(w)
-        if beta < 1e-4 * norm:  # cancellation: project once more (Daniel-Gragg-Kaufman-Stewart)
+        if beta < 1e-4 * torch.linalg.vector_norm(h):  # cancellation: project once more (DGKS)
             h2 = basis @ w
-            w = w - h2 @ basis
+            w.addmv_(basis.T, h2, alpha=-1)
             h, beta = h + h2, torch.linalg.vector_norm(w)
-        column = torch.cat([h, beta[None]]).cpu()
+        column = torch.cat([h, beta[None]]).cpu()  # the one sync per step
         self.proj[: n + 1, n] = column[:-1]
         self.proj[n, : n + 1] = column[:-1]
         self.size, self.beta = n + 1, float(column[-1])
@@ -232,11 +240,11 @@ class _Lanczos:
         if self.beta <= torch.finfo(self.op.dtype).eps * scale:
             # An invariant subspace: T is exact there; go on in a fresh orthogonal direction.
             self.beta = 0.0
-            w = _random_vector(self.op, self.generator).double()
+            w.copy_(_random_vector(self.op, self.generator))
             for _ in range(2):
-                w = w - (basis @ w) @ basis
+                w.addmv_(basis.T, basis @ w, alpha=-1)
             beta = torch.linalg.vector_norm(w)
-        self.residual = w / beta
+        w /= beta
 
     def ritz(self) -> tuple[Tensor, Tensor, Tensor]:
         """Ritz values (n,), Ritz vectors in basis coordinates (n, n), residual norms (n,)."""
@@ -245,8 +253,9 @@ class _Lanczos:
 
     def restart(self, theta: Tensor, coords: Tensor) -> None:
         """Keep only the Ritz pairs ``(theta (p,), coords (n, p))``: thick restart."""
-        p = theta.numel()
-        self.basis[:p] = coords.T.to(self.basis.device) @ self.basis[: self.size]
+        p, n = theta.numel(), self.size
+        self.basis[:p] = coords.T.to(self.basis.device) @ self.basis[:n]
+        self.basis[p] = self.basis[n]  # the residual direction
         self.proj.zero_()
         self.proj[:p, :p] = torch.diag(theta)
         self.size = p
