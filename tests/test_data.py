@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +31,7 @@ from course_lib.data import (
     synthetic_examples,
     synthetic_prototypes,
 )
+from tests.fake_cifar import write_cifar
 
 SMALL = SyntheticConfig(num_classes=4, image_size=16)
 
@@ -169,36 +169,13 @@ def test_config_validation() -> None:
 # CIFAR files written by the test (torchvision's MD5 check is off with verify=False)
 
 
-def _write_cifar(root: Path, name: str, per_split: int = 40) -> Path:
-    rng = np.random.default_rng(0)
-    if name == "cifar10":
-        folder = root / "cifar-10-batches-py"
-        files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-        label_key, num_classes = "labels", 10
-        meta = ("batches.meta", {"label_names": [f"c{i}" for i in range(10)]})
-    else:
-        folder = root / "cifar-100-python"
-        files = ["train", "test"]
-        label_key, num_classes = "fine_labels", 100
-        meta = ("meta", {"fine_label_names": [f"c{i}" for i in range(100)]})
-    folder.mkdir(parents=True)
-    for file in files:
-        entry = {
-            "data": rng.integers(0, 256, (per_split, 3072), dtype=np.uint8),
-            label_key: (np.arange(per_split) % num_classes).tolist(),
-        }
-        (folder / file).write_bytes(pickle.dumps(entry))
-    (folder / meta[0]).write_bytes(pickle.dumps(meta[1]))
-    return folder
-
-
 @pytest.mark.parametrize(
     ("name", "num_classes", "train_size"), [("cifar10", 10, 200), ("cifar100", 100, 100)]
 )
 def test_cifar_loaders_on_small_files(
     tmp_path: Path, name: str, num_classes: int, train_size: int
 ) -> None:
-    _write_cifar(tmp_path, name, per_split=train_size // (5 if name == "cifar10" else 1))
+    write_cifar(tmp_path, name, per_split=train_size // (5 if name == "cifar10" else 1))
     train, test, info = make_loaders(
         name, batch_size=16, root=tmp_path, verify=False, num_workers=0, augment="strong"
     )
@@ -213,13 +190,13 @@ def test_cifar_loaders_on_small_files(
 
 
 def test_cifar_resized_for_larger_image_size(tmp_path: Path) -> None:
-    _write_cifar(tmp_path, "cifar10")
+    write_cifar(tmp_path, "cifar10")
     dataset, info = get_dataset("cifar10", train=False, root=tmp_path, verify=False, image_size=64)
     assert dataset[0][0].shape == (3, 64, 64) and info.image_size == 64
 
 
 def test_cifar_md5_mismatch_says_what_to_do(tmp_path: Path) -> None:
-    _write_cifar(tmp_path, "cifar10")
+    write_cifar(tmp_path, "cifar10")
     with pytest.raises(RuntimeError, match="verify=False"):
         get_dataset("cifar10", train=True, root=tmp_path)
 
