@@ -23,7 +23,7 @@ from course_lib import __version__
 from course_lib.config import PROFILES, get_profile
 from course_lib.io import CheckpointError
 from course_lib.models import create_model, list_models, model_family
-from course_lib.train import TrainingDiverged, default_device, fit
+from course_lib.train import TrainConfig, TrainingDiverged, default_device, fit
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
@@ -45,22 +45,28 @@ def _init_distributed() -> torch.device:
     return default_device()
 
 
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The profile's training settings, with the options given on the command line on top."""
+    from course_lib.experiments import train_config_for
+
+    config = train_config_for(get_profile(args.profile), seed=args.seed)
+    given = {
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "compile": args.compile,
+        "channels_last": args.channels_last,
+        "progress": False if args.quiet else None,
+    }
+    return dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     from course_lib.data import make_loaders, mix_transform
-    from course_lib.experiments import train_config_for
 
     profile = get_profile(args.profile)
     device = torch.device(args.device) if args.device else _init_distributed()
     t = profile.train
-    overrides = {k: v for k, v in {"epochs": args.epochs, "lr": args.lr}.items() if v is not None}
-    config = train_config_for(
-        profile,
-        seed=args.seed,
-        compile=args.compile,
-        channels_last=args.channels_last,
-        progress=None if not args.quiet else False,
-    )
-    config = dataclasses.replace(config, **overrides)
+    config = train_config(args)
     train_loader, test_loader, info = make_loaders(
         args.data or profile.data,
         batch_size=args.batch_size or t.batch_size,
@@ -153,8 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
     p.add_argument("--download", action="store_true", help="download CIFAR if missing")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument(
+        "--compile", nargs="?", const=True, default=None, metavar="MODE",
+        help="torch.compile the model, optionally with a mode such as reduce-overhead "
+        "(default: the profile's choice)",
+    )  # fmt: skip
+    p.add_argument(
+        "--channels-last", action=argparse.BooleanOptionalAction, default=None,
+        help="NHWC memory format (default: the profile's choice)",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
 

@@ -56,6 +56,8 @@ def train_config_for(profile: Profile, seed: int = 0, **overrides) -> TrainConfi
         "weight_decay": t.weight_decay,
         "warmup_epochs": t.warmup_epochs,
         "label_smoothing": t.label_smoothing,
+        "channels_last": t.channels_last,
+        "compile": t.compile,
         "seed": seed,
     }
     return TrainConfig(**(settings | overrides))

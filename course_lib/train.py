@@ -49,7 +49,7 @@ class TrainConfig:
     amp: bool = True  # bfloat16 autocast, used only on CUDA
     seed: int = 0  # seeds initial RNGs and, with the epoch, each epoch's shuffling/augmentation
     channels_last: bool = False  # NHWC memory format (faster convolutions on recent GPUs)
-    compile: bool = False  # torch.compile the model
+    compile: bool | str = False  # torch.compile the model; a string names its mode
     progress: bool | None = None  # tqdm bars; None: on when stderr is a terminal and not in CI
 
 
@@ -277,7 +277,7 @@ def fit(
         ids = [device.index] if device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     if config.compile:
-        net = torch.compile(net)
+        net = torch.compile(net, mode=None if config.compile is True else config.compile)
     show = _show_progress(config, rank)
 
     for epoch in range(start_epoch, config.epochs):

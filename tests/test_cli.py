@@ -112,3 +112,19 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     for name, value in a["model"].items():
         assert torch.equal(value, b["model"][name]), name
     assert killed_midway, "training finished before it could be killed; the test proved nothing"
+
+
+@pytest.mark.parametrize(
+    ("flags", "compile_", "channels_last"),
+    [
+        ([], "reduce-overhead", True),  # the gpu profile's own choice
+        (["--compile"], True, True),
+        (["--compile", "max-autotune", "--no-channels-last"], "max-autotune", False),
+    ],
+)
+def test_compile_and_memory_format_default_to_the_profile(flags, compile_, channels_last):
+    from course_lib.__main__ import build_parser, train_config
+
+    argv = ["train", "--model", "vit_ti", "--profile", "gpu", "--out", "x", "--epochs", "3"]
+    config = train_config(build_parser().parse_args(argv + flags))
+    assert (config.compile, config.channels_last, config.epochs) == (compile_, channels_last, 3)
