@@ -103,17 +103,23 @@ def _cmd_precompute(args: argparse.Namespace) -> None:
     import fnmatch
     import time
 
+    from course_lib.cache import is_rank0
     from course_lib.chapters import precompute_steps
 
+    # Under torchrun every rank runs every step: training uses DDP, the Hessian spectra and
+    # landscape grids shard across ranks, and the cache lets rank 0 alone read and write.
+    _init_distributed()
     profile = get_profile(args.profile)
     steps = {k: f for k, f in precompute_steps().items() if fnmatch.fnmatch(k, args.only)}
     if not steps:
         raise ValueError(f"no precompute step matches {args.only!r}")
     for name, step in steps.items():
         started = time.perf_counter()
-        print(f"[precompute] {name} ({profile.name}) ...", flush=True)
+        if is_rank0():
+            print(f"[precompute] {name} ({profile.name}) ...", flush=True)
         step(profile)
-        print(f"[precompute] {name} done in {time.perf_counter() - started:.0f} s", flush=True)
+        if is_rank0():
+            print(f"[precompute] {name} done in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def _cmd_check(args: argparse.Namespace) -> None:
@@ -171,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("precompute", help="train and analyse everything the chapters need")
+    p = sub.add_parser(
+        "precompute", help="train and analyse everything the chapters need (also under torchrun)"
+    )
     p.add_argument("--profile", default=None, choices=sorted(PROFILES))
     p.add_argument("--only", default="*", help="shell-style filter on step names, e.g. 'ch01*'")
     p.set_defaults(func=_cmd_precompute)

@@ -5,11 +5,19 @@ seed, library version, ...). Each entry is a folder holding ``key.json`` (the fu
 on every read, so a hash collision or a stale entry is detected) and the result files, written
 atomically. A corrupt or stale entry is reported and recomputed, never silently used.
 
+The stored key also holds a fingerprint of the library's source code (:func:`code_fingerprint`),
+so editing the code without bumping the version makes the entry stale and it is recomputed in
+place (with a warning) rather than silently reused.
+
+Under ``torch.distributed`` (``torchrun``), rank 0 alone reads and writes the cache and tells
+the other ranks what it found, so every rank takes the same path (see :func:`cached_result`).
+
 The cache lives in ``$COURSE_CACHE`` if set, else ``~/.cache/course_lib``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -18,10 +26,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
+
 from course_lib import __version__
 from course_lib.io import CheckpointError, atomic_write_json, load_checkpoint, save_checkpoint
 
 CACHE_ENV = "COURSE_CACHE"
+
+#: The package root whose source the fingerprints hash.
+PACKAGE_ROOT = Path(__file__).resolve().parent
+#: The parts of the package (relative to :data:`PACKAGE_ROOT`) that can change a trained model's
+#: weights; every other kind of result depends on the whole package.
+TRAINING_SOURCES: tuple[str, ...] = (
+    "models",
+    "data",
+    "train.py",
+    "config.py",
+    "experiments.py",
+)
 
 
 def cache_root() -> Path:
@@ -29,14 +51,55 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "course_lib")
 
 
+def source_fingerprint(root: Path, parts: tuple[str, ...] | None = None) -> str:
+    """sha256 (16 hex digits) of every ``*.py`` file under ``root`` (or its ``parts``).
+
+    The hash covers the sorted relative paths and the bytes of the files, so an edit, a new
+    file, a removed file or a rename changes it; timestamps and ``__pycache__`` do not.
+    """
+    roots = [root / part for part in parts] if parts is not None else [root]
+    files = sorted(
+        {f for r in roots for f in ([r] if r.is_file() else r.rglob("*.py")) if f.suffix == ".py"}
+    )
+    digest = hashlib.sha256()
+    for file in files:
+        data = file.read_bytes()
+        digest.update(f"{file.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def code_fingerprint(kind: str) -> str:
+    """Fingerprint of the source code a result of ``kind`` depends on (computed once a process).
+
+    A ``"trained"`` model depends only on :data:`TRAINING_SOURCES` (models, data, training loop,
+    profiles, the experiment recipe): retraining is expensive, so a trained model is invalidated
+    only by code that can change its weights, not by an edit to an analysis, a plot or a
+    chapter. Every other kind (the analyses) is cheap next to training and may depend on any
+    part of the library, so it depends on the whole ``course_lib`` package.
+    """
+    return source_fingerprint(PACKAGE_ROOT, TRAINING_SOURCES if kind == "trained" else None)
+
+
 def full_key(kind: str, key: dict[str, Any]) -> dict[str, Any]:
-    """The key as stored: the caller's fields plus the kind of result and the library version."""
+    """The key as stored: the caller's fields plus the kind, library version and code hash."""
+    return {**_identity(kind, key), "code": code_fingerprint(kind)}
+
+
+def _identity(kind: str, key: dict[str, Any]) -> dict[str, Any]:
+    # The folder name hashes this (no code fingerprint), so after a code edit the same folder
+    # holds a stale entry, which is reported and recomputed in place instead of piling up.
     return {"kind": kind, "version": __version__, **key}
 
 
 def entry_dir(kind: str, key: dict[str, Any]) -> Path:
-    """Folder of the entry for ``key``: ``<root>/<kind>/<sha256 of the key, 16 hex digits>``."""
-    blob = json.dumps(full_key(kind, key), sort_keys=True, default=str).encode()
+    """Folder of the entry for ``key``: ``<root>/<kind>/<sha256 of the key, 16 hex digits>``.
+
+    The hash leaves out the code fingerprint: an edit to the library makes the entry in the
+    same folder stale (see :func:`key_matches`) rather than starting a new folder.
+    """
+    blob = json.dumps(_identity(kind, key), sort_keys=True, default=str).encode()
     return cache_root() / kind / hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -53,6 +116,39 @@ def write_key(folder: Path, kind: str, key: dict[str, Any]) -> None:
     atomic_write_json(folder / "key.json", full_key(kind, key))
 
 
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def is_rank0() -> bool:
+    """True in a single process, and on rank 0 of a ``torch.distributed`` group."""
+    return not _distributed() or dist.get_rank() == 0
+
+
+def agree(flag: bool) -> bool:
+    """Rank 0's ``flag`` on every rank (a collective under ``torch.distributed``); else ``flag``."""
+    if not _distributed():
+        return flag
+    box = [flag]
+    dist.broadcast_object_list(box, src=0)
+    return bool(box[0])
+
+
+def _read_entry(folder: Path, kind: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored result, or None (with a warning if the entry is stale or damaged)."""
+    path = folder / "result.pt"
+    if not path.exists():
+        return None
+    if not key_matches(folder, kind, key):
+        warnings.warn(f"recomputing a stale cache entry in {folder}", stacklevel=3)
+        return None
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as err:
+        warnings.warn(f"recomputing a damaged cache entry: {err}", stacklevel=3)
+        return None
+
+
 def cached_result(
     kind: str, key: dict[str, Any], compute: Callable[[], dict[str, Any]], *, refresh: bool = False
 ) -> dict[str, Any]:
@@ -60,18 +156,20 @@ def cached_result(
 
     ``compute`` returns a dict of tensors and plain values (saved with ``torch.save`` and
     loaded with ``weights_only=True``). ``refresh=True`` recomputes unconditionally.
+
+    Under ``torch.distributed`` every rank must call this with the same arguments: rank 0 alone
+    reads the entry and tells the others whether it is usable. On a hit every rank loads it; on
+    a miss every rank runs ``compute`` (which may use collectives, e.g. a sharded Hessian),
+    rank 0 alone writes the entry, and all ranks wait for the write before returning.
     """
     folder = entry_dir(kind, key)
-    path = folder / "result.pt"
-    if not refresh and path.exists():
-        if key_matches(folder, kind, key):
-            try:
-                return load_checkpoint(path)
-            except CheckpointError as err:
-                warnings.warn(f"recomputing a damaged cache entry: {err}", stacklevel=2)
-        else:
-            warnings.warn(f"recomputing a stale cache entry in {folder}", stacklevel=2)
+    result = _read_entry(folder, kind, key) if is_rank0() and not refresh else None
+    if agree(result is not None):
+        return result if result is not None else load_checkpoint(folder / "result.pt")
     result = compute()
-    write_key(folder, kind, key)
-    save_checkpoint(path, result)
+    if is_rank0():
+        write_key(folder, kind, key)
+        save_checkpoint(folder / "result.pt", result)
+    if _distributed():
+        dist.barrier()
     return result

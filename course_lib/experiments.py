@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_lib.cache import entry_dir, key_matches, write_key
+from course_lib.cache import agree, entry_dir, is_rank0, key_matches, write_key
 from course_lib.config import Profile, get_profile
 from course_lib.data import make_loaders, mix_transform
 from course_lib.io import CheckpointError, load_checkpoint
@@ -92,6 +92,7 @@ def trained_model(
         "model": name,
         "overrides": model_overrides,
         "data": prof.data,
+        "synthetic": dataclasses.asdict(prof.synthetic) if prof.data == "synthetic" else None,
         "n_train": prof.n_train,
         "n_test": prof.n_test,
         "fraction": fraction,
@@ -103,8 +104,10 @@ def trained_model(
     }
     folder = entry_dir("trained", key)
     device = torch.device(device) if device is not None else default_device()
-    finished = _finished_state(folder, key, run_epochs)
-    if finished is not None:  # no data needed: the checkpoint says how to build the model
+    finished = _finished_state(folder, key, run_epochs) if is_rank0() else None
+    # Every rank follows rank 0, so a fast rank cannot load a checkpoint rank 0 is still writing.
+    if agree(finished is not None):  # no data needed: the checkpoint says how to build the model
+        finished = finished or _finished_state(folder, key, run_epochs)
         num_classes = int(finished["meta"]["num_classes"])
         torch.manual_seed(seed)
         model = create_model(name, num_classes=num_classes, image_size=size, **model_overrides)
@@ -121,11 +124,13 @@ def trained_model(
         n_train=prof.n_train,
         n_test=prof.n_test,
         device=device,
+        synthetic_config=prof.synthetic,
     )
     torch.manual_seed(seed)
     model = create_model(name, num_classes=info.num_classes, image_size=size, **model_overrides)
-    resume = key_matches(folder, "trained", key)
-    write_key(folder, "trained", key)
+    resume = agree(key_matches(folder, "trained", key))  # rank 0 decides, before it writes
+    if is_rank0():
+        write_key(folder, "trained", key)
     history = fit(
         model,
         train_loader,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 import torch
 
-from course_lib.cache import cached_result, entry_dir
+from course_lib import cache, experiments
+from course_lib.cache import cached_result, code_fingerprint, entry_dir, full_key
 from course_lib.config import get_profile
 from course_lib.experiments import resolve_model_name, trained_model
 
@@ -40,6 +44,68 @@ def test_stale_key_is_recomputed():
     with pytest.warns(UserWarning, match="stale cache entry"):
         result = cached_result("demo", {"a": 1}, lambda: {"x": torch.zeros(2)})
     assert torch.equal(result["x"], torch.zeros(2))
+
+
+def test_code_edit_makes_the_entry_stale(monkeypatch):
+    """The stored key holds the code fingerprint: an edit recomputes in place, with a warning."""
+    cached_result("demo", {"a": 1}, lambda: {"x": torch.ones(2)})
+    folder = entry_dir("demo", {"a": 1})
+    assert json.loads((folder / "key.json").read_text())["code"] == code_fingerprint("demo")
+    monkeypatch.setattr(cache, "code_fingerprint", lambda kind: "0123456789abcdef")
+    assert entry_dir("demo", {"a": 1}) == folder  # same folder, now stale
+    with pytest.warns(UserWarning, match="stale cache entry"):
+        result = cached_result("demo", {"a": 1}, lambda: {"x": torch.zeros(2)})
+    assert torch.equal(result["x"], torch.zeros(2))
+    again = cached_result("demo", {"a": 1}, lambda: pytest.fail("recomputed a fresh entry"))
+    assert torch.equal(again["x"], torch.zeros(2))
+
+
+@pytest.fixture
+def source_copy(tmp_path, monkeypatch):
+    """A copy of the package source that the fingerprints hash instead of the real one."""
+    root = tmp_path / "course_lib"
+    shutil.copytree(cache.PACKAGE_ROOT, root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "PACKAGE_ROOT", root)
+    code_fingerprint.cache_clear()
+    yield root
+    code_fingerprint.cache_clear()
+
+
+def _edit(path):
+    path.write_text(path.read_text() + "\n# an edit\n")
+    code_fingerprint.cache_clear()  # a new process, as after editing the code
+
+
+def test_trained_key_ignores_edits_outside_the_training_code(source_copy):
+    key = {"model": "vit_tiny"}
+    trained, analysis = full_key("trained", key), full_key("demo", key)
+    assert trained["code"] != analysis["code"]  # different parts of the package
+    _edit(source_copy / "chapters" / "ch01_inductive_bias.py")
+    assert full_key("trained", key) == trained
+    assert full_key("demo", key) != analysis
+    edited = full_key("demo", key)
+    _edit(source_copy / "models" / "vit.py")
+    assert full_key("trained", key) != trained
+    assert full_key("demo", key) != edited
+    retrained = full_key("trained", key)
+    (source_copy / "data" / "extra.py").write_text("X = 1\n")  # a new file counts too
+    code_fingerprint.cache_clear()
+    assert full_key("trained", key) != retrained
+
+
+def test_model_code_edit_retrains_from_scratch(monkeypatch):
+    profile = get_profile("smoke", n_train=128, n_test=64)
+    first = trained_model("resnet", profile=profile, device="cpu", progress=False)
+    monkeypatch.setattr(cache, "code_fingerprint", lambda kind: "0123456789abcdef")
+    resumed = []
+    real_fit = experiments.fit
+    monkeypatch.setattr(
+        experiments, "fit", lambda *a, **kw: resumed.append(kw["resume"]) or real_fit(*a, **kw)
+    )
+    again = trained_model("resnet", profile=profile, device="cpu", progress=False)
+    assert resumed == [False] and again.folder == first.folder
+    assert again.history.epoch == [1]
+    assert json.loads((again.folder / "key.json").read_text())["code"] == "0123456789abcdef"
 
 
 def test_resolve_model_name():
