@@ -95,12 +95,13 @@ def section(title: str) -> Iterator[None]:
 
 
 def training_rates(
-    profile: Profile, device: torch.device, steps: int, batch: int
+    profile: Profile, device: torch.device, steps: int, batch: int, compile_mode: str | None
 ) -> dict[str, dict[str, float]]:
     """Per model: images/s for each setting, compile seconds, peak GiB, eval images/s."""
     rates: dict[str, dict[str, float]] = {}
     mix = mix_transform(100)
     header = "".join(f"{label:>20s}" for label in SETTINGS)
+    print(f"torch.compile mode: {compile_mode or 'default'}")
     print(f"{'model':14s}{header}{'compile s':>11s}{'peak GiB':>10s}{'eval img/s':>12s}")
     for family, name in profile.models.items():
         row: dict[str, float] = {}
@@ -109,7 +110,8 @@ def training_rates(
             torch.manual_seed(0)
             model = create_model(name, num_classes=100, image_size=profile.image_size)
             config = TrainConfig(epochs=1, warmup_epochs=0.0, amp=amp, channels_last=nhwc,
-                                 compile=compiled, progress=False)  # fmt: skip
+                                 compile=compiled and (compile_mode or True),
+                                 progress=False)  # fmt: skip
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             run = dict(device=device, batch_transform=mix)
@@ -240,6 +242,8 @@ def main() -> None:
     parser.add_argument("--solves", type=int, default=2, help="Hessian solves per model and end")
     parser.add_argument("--loader-batches", type=int, default=60)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--compile-mode", help="torch.compile mode, e.g. reduce-overhead")
+    parser.add_argument("--only", help="run only this section: pipeline, analysis or training")
     args = parser.parse_args()
     profile, device = get_profile(args.profile), torch.device(args.device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
@@ -247,12 +251,18 @@ def main() -> None:
     rates: dict = {}
     pipeline: dict = {}
     costs: dict = {}
-    with section("CIFAR-100 input pipeline"):
-        pipeline = pipeline_rates(profile, device, args.loader_batches)
-    with section("Hessian solves and loss-surface points"):
-        costs = analysis_costs(profile, device, args.solves)
-    with section(f"Training images/s (batch {args.batch}, mixup/CutMix, via fit)"):
-        rates = training_rates(profile, device, args.steps, args.batch)
+    wanted = {args.only} if args.only else {"pipeline", "analysis", "training"}
+    if "pipeline" in wanted:
+        with section("CIFAR-100 input pipeline"):
+            pipeline = pipeline_rates(profile, device, args.loader_batches)
+    if "analysis" in wanted:
+        with section("Hessian solves and loss-surface points"):
+            costs = analysis_costs(profile, device, args.solves)
+    if "training" in wanted:
+        with section(f"Training images/s (batch {args.batch}, mixup/CutMix, via fit)"):
+            rates = training_rates(profile, device, args.steps, args.batch, args.compile_mode)
+    if wanted != {"pipeline", "analysis", "training"}:
+        return
     with section("Projected pre-compute (python -m course_lib precompute --profile gpu)"):
         projection(profile, rates, pipeline, costs)
 

@@ -12,6 +12,8 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
+from course_lib.data.synthetic import SyntheticConfig
+
 PROFILE_ENV = "COURSE_PROFILE"
 DEFAULT_PROFILE = "laptop"
 
@@ -58,6 +60,8 @@ class Profile:
     # C8: MSA blocks per stage at each step of the build-up rule, from the plain ResNet on
     alternet_buildup: tuple[tuple[int, ...], ...] = ()
     hessian_max_iter: int = 100  # C3/C4: cap on Hessian-vector products per eigenvalue solve
+    # the synthetic data's cue strengths, classes... (used when ``data == "synthetic"``)
+    synthetic: SyntheticConfig = SyntheticConfig()
 
 
 _TINY = {"resnet": "resnet_tiny", "vit": "vit_tiny", "local_vit": "local_vit_tiny",

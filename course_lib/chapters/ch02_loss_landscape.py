@@ -194,6 +194,7 @@ def training_batches(
             image_size=prof.image_size,
             n_train=prof.n_train,
             n_test=prof.n_test,
+            synthetic_config=prof.synthetic,
         )
         batches = [(x, y) for x, y in itertools.islice(loader, n_batches)]
     if len(batches) < n_batches:
