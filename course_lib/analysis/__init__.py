@@ -9,6 +9,8 @@
 - :mod:`~course_lib.analysis.variance`: feature-map variance over depth (C7).
 - :mod:`~course_lib.analysis.lesion`: remove one residual unit at a time (C8).
 - :mod:`~course_lib.analysis.toy`: 2-D toy losses with exact Hessians for teaching.
+- :mod:`~course_lib.analysis.batches`: how they all read data (one batch, a list of batches or a
+  DataLoader) and refuse inputs with NaN or inf.
 
 Import from the submodules (``from course_lib.analysis.hessian import top_eigenvalues``); this
 package imports nothing eagerly so that ``import course_lib`` stays fast.

@@ -19,6 +19,8 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
+from course_lib.analysis.batches import require_finite, to_device
+
 ModuleSpec = Sequence[tuple[str, nn.Module, str]] | Mapping[str, nn.Module]
 """Explicit choice of modules: ``[(name, module, kind), ...]`` or ``{name: module}`` (the kind is
 then the module's ``feature_kind``, or ``"block"``)."""
@@ -165,8 +167,19 @@ def collect_feature_maps(
     removed, also when the forward pass raises. Each selected module must run exactly once.
     Outputs are detached copies (a later in-place op cannot change them); a tuple output
     contributes its first tensor. ``x`` is moved to the model's device and the maps stay there:
-    for large models, pass fewer ``modules`` or a smaller batch.
+    for large models, pass fewer ``modules`` or a smaller batch. ``x`` with NaN or inf raises
+    ValueError.
     """
+    return _collect_feature_maps(model, x, modules, "collect_feature_maps")
+
+
+def _collect_feature_maps(
+    model: nn.Module, x: Tensor, modules: ModuleSpec | None, where: str
+) -> list[FeatureMap]:
+    """:func:`collect_feature_maps`, with the public caller's name for error messages."""
+    # Checked before the copy: free of device syncs for a CPU batch; one sync for a batch already
+    # on an accelerator, where the caller reads the results back to the CPU anyway.
+    require_finite(x, where)
     # Forward hooks rather than torch.fx (torchvision's create_feature_extractor): FX needs a
     # symbolically traceable model, hooks work with any Python control flow in forward().
     selected = find_feature_modules(model, modules)
@@ -185,7 +198,7 @@ def collect_feature_maps(
     handles = [module.register_forward_hook(make_hook(n, k)) for n, module, k in selected]
     try:
         with eval_mode(model), torch.no_grad():
-            model(x.to(model_device(model)))
+            model(to_device(x, model_device(model)))
     finally:
         for handle in handles:
             handle.remove()

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from course_lib.analysis.features import (
     FeatureMap,
     ModuleSpec,
-    collect_feature_maps,
+    _collect_feature_maps,
     depth_index,
     grids_of,
     to_grid,
@@ -113,5 +113,5 @@ def fourier_profile(
     when the model has that attribute (and the map carries them), otherwise a class token is
     detected from the shape.
     """
-    maps = collect_feature_maps(model, x, modules)
+    maps = _collect_feature_maps(model, x, modules, "fourier_profile")
     return FourierProfile.from_feature_maps(maps, getattr(model, "num_prefix_tokens", None))

@@ -5,9 +5,10 @@ Hessian-vector products, the top (or bottom) eigenvalues of one mini-batch's Hes
 (stochastic Lanczos quadrature). Park & Kim (ICLR 2022) read the sharpness and non-convexity of the
 loss landscape off these spectra (Sec. 2.2, Fig. 1c and Fig. 4; claims C3 and C4).
 
-Every function takes ``(model, loss_fn, batch)`` with ``batch = (inputs, targets)`` and
-``loss_fn(outputs, targets) -> scalar``; the batch is moved to the device of the model's
-parameters. "Parameters" are the trainable ones (``requires_grad``) in ``model.parameters()`` order,
+Every function takes ``(model, loss_fn, batch)`` with ``batch = (inputs, targets)`` (extra items
+ignored) and ``loss_fn(outputs, targets) -> scalar``; the batch is moved to the device of the
+model's parameters, and inputs with NaN or inf are refused (:mod:`course_lib.analysis.batches`).
+"Parameters" are the trainable ones (``requires_grad``) in ``model.parameters()`` order,
 flattened into one vector of length ``P``. The model's training flags, buffers and ``.grad`` are
 left as they were.
 """
@@ -25,6 +26,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from course_lib.analysis.batches import Batch, is_single_batch, iter_batches, load_batch
 
 LossFn = Callable[[Any, Any], Tensor]
 Which = Literal["LA", "SA", "LM"]
@@ -97,24 +100,20 @@ class _HessianOperator:
         return out.add_(v, alpha=self.weight_decay) if self.weight_decay else out
 
 
-def _trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
-    params = [p for p in model.parameters() if p.requires_grad]
+def _trainable_parameters(model: nn.Module, where: str = "the Hessian") -> list[nn.Parameter]:
+    everything = list(model.parameters())
+    params = [p for p in everything if p.requires_grad]
     if not params:
+        why = (
+            f"all {len(everything)} have requires_grad=False"
+            if everything
+            else "it has no parameters at all"
+        )
         raise ValueError(
-            f"{type(model).__name__} has no trainable parameters (none with requires_grad=True); "
-            "unfreeze the weights whose Hessian you want, e.g. `p.requires_grad_(True)`."
+            f"{where}: {type(model).__name__} has no trainable parameters ({why}): pass a model "
+            "with parameters that require grad (e.g. call model.requires_grad_(True))"
         )
     return params
-
-
-def _to_device(obj: Any, device: torch.device) -> Any:
-    if isinstance(obj, Tensor):
-        return obj.to(device)
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_device(o, device) for o in obj)
-    if isinstance(obj, dict):
-        return {key: _to_device(o, device) for key, o in obj.items()}
-    return obj
 
 
 @contextlib.contextmanager
@@ -138,15 +137,22 @@ def _model_mode(model: nn.Module, mode: Mode) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _hessian_operator(
-    model: nn.Module, loss_fn: LossFn, batch: Any, weight_decay: float, mode: Mode
+    model: nn.Module,
+    loss_fn: LossFn,
+    batch: Any,
+    weight_decay: float,
+    mode: Mode,
+    where: str = "the Hessian",
 ) -> Iterator[_HessianOperator]:
     """Build the operator for one batch; the graph is freed and the model restored on exit.
 
     Attention runs on SDPA's math backend: the fused CPU kernels of
-    ``F.scaled_dot_product_attention`` have no double backward.
+    ``F.scaled_dot_product_attention`` have no double backward. ``where``: the public function,
+    for error messages. Inputs already on an accelerator cost one sync for their finiteness
+    check, against dozens in any solve.
     """
-    params = _trainable_parameters(model)
-    inputs, targets = _to_device(batch, params[0].device)
+    params = _trainable_parameters(model, where)
+    inputs, targets = load_batch(batch, params[0].device, where)
     with _model_mode(model, mode), sdpa_kernel([SDPBackend.MATH]), torch.enable_grad():
         loss = loss_fn(model(inputs), targets)
         if loss.ndim != 0:
@@ -297,7 +303,7 @@ def hvp(
     with one mask per batch that every product of an iterative method shares. Method:
     reverse-over-reverse, chosen by measurement (see ``_HessianOperator``).
     """
-    with _hessian_operator(model, loss_fn, batch, weight_decay, mode) as op:
+    with _hessian_operator(model, loss_fn, batch, weight_decay, mode, "hvp") as op:
         if vector.shape != (op.dim,):
             raise ValueError(f"vector must have shape ({op.dim},), got {tuple(vector.shape)}.")
         return op(vector.to(device=op.device, dtype=op.dtype))
@@ -340,7 +346,7 @@ def top_eigenvalues(
         raise ValueError(f"which must be one of {_WHICH}, got {which!r}.")
     if k < 1 or max_iter < k:
         raise ValueError(f"need 1 <= k <= max_iter, got k={k}, max_iter={max_iter}.")
-    with _hessian_operator(model, loss_fn, batch, weight_decay, mode) as op:
+    with _hessian_operator(model, loss_fn, batch, weight_decay, mode, "top_eigenvalues") as op:
         if k > op.dim:
             raise ValueError(f"k={k} exceeds the number of parameters ({op.dim}).")
         size = min(op.dim, krylov_dim or max(2 * k + 1, 20))
@@ -376,7 +382,7 @@ def top_eigenvalues(
 def max_eigenvalue_spectrum(
     model: nn.Module,
     loss_fn: LossFn,
-    batches: Iterable[Any],
+    batches: Batch | Iterable[Any],
     k: int = 1,
     *,
     which: Which = "LA",
@@ -394,16 +400,23 @@ def max_eigenvalue_spectrum(
     follows :func:`top_eigenvalues`. If ``torch.distributed`` is initialized, batch ``i`` is
     computed on rank ``i % world_size`` and the rows are all-reduced, so every rank returns the
     same full tensor in batch order; every rank must iterate the same ``batches``.
+
+    ``batches``: a list of ``(inputs, targets)`` batches, any iterable of them (a ``DataLoader``),
+    or one batch (one row). Every rank checks every batch's inputs for NaN/inf (cheap on the
+    CPU), so that bad data raises on all ranks alike instead of leaving some in ``all_reduce``.
     """
+    device = _trainable_parameters(model, "max_eigenvalue_spectrum")[0].device
     distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    if is_single_batch(batches):
+        batches = [batches]  # one row; wrapped before tqdm, which needs the list's length
     if progress:
         from tqdm.auto import tqdm
 
         batches = tqdm(batches, desc="Hessian spectrum", disable=rank != 0)
     rows: dict[int, Tensor] = {}
     n_batches, n_unconverged = 0, 0
-    for i, batch in enumerate(batches):
+    for i, batch in enumerate(iter_batches(batches, where="max_eigenvalue_spectrum")):
         n_batches = i + 1
         if i % world != rank:
             continue
@@ -426,7 +439,6 @@ def max_eigenvalue_spectrum(
         spectrum[i] = eigenvalues
     if world > 1:
         # NCCL only reduces CUDA tensors: reduce on the model's device.
-        device = _trainable_parameters(model)[0].device
         spectrum = spectrum.to(device)
         dist.all_reduce(spectrum)
         spectrum = spectrum.cpu()
@@ -474,7 +486,7 @@ def hessian_trace(
     """
     if n_samples < 2:
         raise ValueError(f"n_samples must be at least 2 for a standard error, got {n_samples}.")
-    with _hessian_operator(model, loss_fn, batch, weight_decay, mode) as op:
+    with _hessian_operator(model, loss_fn, batch, weight_decay, mode, "hessian_trace") as op:
         samples = torch.empty(n_samples, dtype=torch.float64, device=op.device)
         for start in range(0, n_samples, probes_per_product):
             n = min(probes_per_product, n_samples - start)
@@ -507,7 +519,7 @@ def spectral_density(
     (Ghorbani et al. 2019; PyHessian's ``density``).
     """
     nodes, weights = [], []
-    with _hessian_operator(model, loss_fn, batch, weight_decay, mode) as op:
+    with _hessian_operator(model, loss_fn, batch, weight_decay, mode, "spectral_density") as op:
         steps = min(n_iter, op.dim)
         for _ in range(n_runs):
             start = _random_vector(op, generator, rademacher=True)
@@ -543,13 +555,13 @@ def exact_hessian(
     Columns are products with the identity, 256 at a time through vmap: for tiny models that is
     far faster than a loop, which wins for large ones (see ``_HessianOperator``).
     """
-    n_params = sum(p.numel() for p in _trainable_parameters(model))
+    n_params = sum(p.numel() for p in _trainable_parameters(model, "exact_hessian"))
     if n_params > max_params:
         raise ValueError(
             f"exact_hessian would build a {n_params}x{n_params} matrix ({n_params} products); "
             f"use top_eigenvalues/spectral_density, or pass max_params={n_params} if you mean it."
         )
-    with _hessian_operator(model, loss_fn, batch, weight_decay, mode) as op:
+    with _hessian_operator(model, loss_fn, batch, weight_decay, mode, "exact_hessian") as op:
         identity = torch.eye(op.dim, dtype=op.dtype, device=op.device)
         columns = torch.cat([op(block) for block in identity.split(256)])
     return (columns + columns.T) / 2

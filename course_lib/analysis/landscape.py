@@ -33,6 +33,8 @@ from numpy.typing import ArrayLike
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from course_lib.analysis.batches import iter_batches
+
 Batch = tuple[Tensor, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -169,6 +171,7 @@ def loss_surface_1d(
         metric=metric,
         max_batches=max_batches,
         progress=progress,
+        where="loss_surface_1d",
     )
     return Surface1D(alphas, loss, accuracy, weight_decay, _label(weight_decay))
 
@@ -202,6 +205,7 @@ def loss_surface_2d(
         data: one ``(inputs, targets)`` batch, a list of batches (moved to the device once), or any
             iterable of batches such as a ``DataLoader`` (read again at every grid point: use one
             without shuffling or augmentation for a smooth surface). Extra batch items are ignored.
+            Inputs with NaN or inf raise ValueError (see :mod:`course_lib.analysis.batches`).
         directions: ``(d, e)``, each one tensor per parameter in ``model.parameters()`` order,
             e.g. from :func:`filter_normalized_direction_pair`.
         xs, ys: grid coordinates along ``d`` and ``e``.
@@ -236,6 +240,7 @@ def loss_surface_2d(
         metric=metric,
         max_batches=max_batches,
         progress=progress,
+        where="loss_surface_2d",
     )
     shape = (len(ys), len(xs))
     return Surface2D(
@@ -258,13 +263,21 @@ def _evaluate_grid(
     metric: LossFn,
     max_batches: int | None,
     progress: bool,
+    where: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Loss and metric at ``theta + sum_k coefficients[:, k] * directions[k]``; two (P,) arrays."""
+    """Loss and metric at ``theta + sum_k coefficients[:, k] * directions[k]``; two (P,) arrays.
+
+    ``where``: the public function, for error messages.
+    """
     if isinstance(model, nn.parallel.DistributedDataParallel):
         model = model.module
+    # Every parameter moves, trainable or not: no gradients are taken, so frozen weights are fine.
     params = list(model.parameters())
     if not params:
-        raise ValueError("the model has no parameters")
+        raise ValueError(
+            f"{where}: {type(model).__name__} has no parameters, so there is no weight space to "
+            "draw a surface in: pass the trained model itself (with its weights)"
+        )
     device = params[0].device
     directions = [_check_direction(d, params) for d in directions]
     distributed = dist.is_available() and dist.is_initialized()
@@ -272,7 +285,7 @@ def _evaluate_grid(
     if distributed:
         for tensor in itertools.chain.from_iterable(directions):
             dist.broadcast(tensor, src=0)
-    batches = _batch_source(data, device, max_batches)
+    batches = _batch_source(data, device, max_batches, where)
     # (P, 2): loss and metric per grid point, summed over ranks at the end (MPS has no float64).
     results = torch.zeros(len(coefficients), 2, device=device, dtype=_accumulator_dtype(device))
     my_points = range(rank, len(coefficients), world)
@@ -328,20 +341,24 @@ def _accumulator_dtype(device: torch.device) -> torch.dtype:
 
 
 def _batch_source(
-    data: Batch | Sequence[Batch] | Iterable[Batch], device: torch.device, max_batches: int | None
+    data: Batch | Sequence[Batch] | Iterable[Batch],
+    device: torch.device,
+    max_batches: int | None,
+    where: str,
 ) -> Callable[[], Iterator[Batch]]:
-    """A function that yields the batches on ``device`` anew for every grid point."""
-    if isinstance(data, (tuple, list)) and len(data) >= 2 and isinstance(data[0], Tensor):
-        data = [data]  # one (inputs, targets) batch
-    if isinstance(data, (tuple, list)):
-        cached = [_to_device(batch, device) for batch in data[:max_batches]]
+    """A function that yields the batches on ``device`` anew for every grid point.
+
+    One batch or a list of them is checked for NaN/inf and moved once, here, before any weight
+    moves. Any other iterable is read and moved again at every grid point; its CPU tensors (what
+    a ``DataLoader`` yields) are checked on every pass, which costs no device sync. Inputs that
+    already live on an accelerator are checked on the first pass only: one host sync per batch
+    then, none in the later passes of the grid loop.
+    """
+    if isinstance(data, (tuple, list)):  # one batch or a list of them
+        cached = list(iter_batches(data, device, max_batches, where=where))
         return lambda: iter(cached)
-    return lambda: (_to_device(batch, device) for batch in itertools.islice(data, max_batches))
-
-
-def _to_device(batch: Sequence[Tensor], device: torch.device) -> Batch:
-    inputs, targets = batch[0], batch[1]
-    return inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+    passes = itertools.count()
+    return lambda: iter_batches(data, device, max_batches, where=where, sync=next(passes) == 0)
 
 
 def _mean_loss_and_metric(
@@ -350,6 +367,7 @@ def _mean_loss_and_metric(
     """(2,) tensor: size-weighted mean of ``loss_fn`` and ``metric`` over the batches.
 
     Stays on the device (no ``.item()``), so a GPU never waits for the host between points.
+    ``batches`` is never empty (:func:`~course_lib.analysis.batches.iter_batches` raises).
     """
     sums, count = 0, 0
     for inputs, targets in batches:
@@ -359,6 +377,4 @@ def _mean_loss_and_metric(
             sums + torch.stack([loss_fn(outputs, targets), metric(outputs, targets)]).to(dtype) * n
         )
         count += n
-    if count == 0:
-        raise ValueError("data yielded no batches")
     return sums / count

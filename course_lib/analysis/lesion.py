@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.analysis.batches import iter_batches, to_device
 from course_lib.analysis.features import eval_mode, find_feature_modules, model_device
 
 UNIT_KINDS = ("conv", "msa", "mlp")
@@ -136,9 +137,9 @@ def lesion_study(
     """Remove each residual unit alone and measure accuracy and NLL (paper Fig. 10b).
 
     ``loader_or_tensors`` yields ``(images, labels, ...)`` batches or is one ``(images, labels)``
-    pair; ``units`` are module names (default: :func:`residual_units`). The model runs in eval
-    mode under ``torch.no_grad()`` on its own device; every submodule's mode is restored. Cost:
-    ``len(units) + 1`` passes over the data.
+    pair (images with NaN or inf raise ValueError); ``units`` are module names (default:
+    :func:`residual_units`). The model runs in eval mode under ``torch.no_grad()`` on its own
+    device; every submodule's mode is restored. Cost: ``len(units) + 1`` passes over the data.
     """
     if units is None:
         names, kinds = zip(*[(n, k) for n, _, k in residual_units(model)], strict=True)
@@ -175,18 +176,9 @@ def _materialize(
     data: Iterable[Sequence[Tensor]] | tuple[Tensor, Tensor], max_batches: int | None
 ) -> list[tuple[Tensor, Tensor]]:
     """The batches as a list, so every lesion sees the same images (even from a shuffled or
-    augmented loader). They are held in memory: pass ``max_batches`` for large datasets."""
-    is_pair = isinstance(data, (tuple, list)) and len(data) == 2
-    if is_pair and all(isinstance(t, Tensor) for t in data):
-        data = [data]
-    batches = []
-    for index, (x, y, *_) in enumerate(data):
-        if max_batches is not None and index >= max_batches:
-            break
-        batches.append((x, y))
-    if not batches:
-        raise ValueError("lesion_study got no data")
-    return batches
+    augmented loader). They are held in memory where they are (usually the CPU, where their NaN
+    check costs no device sync): pass ``max_batches`` for large datasets."""
+    return list(iter_batches(data, None, max_batches, where="lesion_study"))
 
 
 def _accuracy_nll(model: nn.Module, batches: list[tuple[Tensor, Tensor]]) -> tuple[float, ...]:
@@ -197,7 +189,7 @@ def _accuracy_nll(model: nn.Module, batches: list[tuple[Tensor, Tensor]]) -> tup
     total = 0
     with eval_mode(model), torch.no_grad():
         for x, y in batches:
-            x, y = x.to(device), y.to(device)
+            x, y = to_device(x, device), to_device(y, device)
             logits = model(x).float()
             hits += (logits.argmax(dim=1) == y).sum()
             nll += F.cross_entropy(logits, y, reduction="sum").double()

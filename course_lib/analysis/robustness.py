@@ -8,12 +8,13 @@ magnitude is not stated, so :func:`noise_sweep` sweeps magnitudes as well.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from course_lib.analysis.batches import iter_batches
 from course_lib.analysis.features import eval_mode, model_device
 
 _EDGE_TOL = 1e-6  # frequencies within this of a band edge count as on the edge
@@ -94,11 +95,12 @@ def noise_sweep(
     """Accuracy drop under band-limited noise, for every band centre and noise magnitude.
 
     ``loader_or_tensors`` yields ``(images, labels, ...)`` batches, or is one ``(images, labels)``
-    pair. Per batch one white δ is drawn from a CPU generator seeded with ``seed`` (the same
-    noise on every device), filtered into each band and scaled to each magnitude: bands and
-    magnitudes are compared on the same draw. Noisy images are not clipped. The model runs in
-    eval mode under ``torch.no_grad()`` on its own device; every submodule's mode is restored.
-    Magnitude 0 reuses the clean predictions, so its drop is exactly 0.
+    pair; images with NaN or inf raise ValueError. Per batch one white δ is drawn from a CPU
+    generator seeded with ``seed`` (the same noise on every device), filtered into each band and
+    scaled to each magnitude: bands and magnitudes are compared on the same draw. Noisy images
+    are not clipped. The model runs in eval mode under ``torch.no_grad()`` on its own device;
+    every submodule's mode is restored. Magnitude 0 reuses the clean predictions, so its drop is
+    exactly 0.
     """
     centers_t = torch.as_tensor(centers, dtype=torch.float32).flatten()
     magnitudes_t = torch.as_tensor(magnitudes, dtype=torch.float32).flatten()
@@ -107,11 +109,11 @@ def noise_sweep(
     hits = torch.zeros(len(magnitudes_t), len(centers_t), dtype=torch.long, device=device)
     clean_hits = torch.zeros((), dtype=torch.long, device=device)
     total = 0
+    # Images already on an accelerator cost one sync per batch for their NaN check, against
+    # 1 + K·M forward passes; images on the CPU are checked before the copy, without a sync.
+    batches = iter_batches(loader_or_tensors, device, max_batches, where="noise_sweep")
     with eval_mode(model), torch.no_grad():
-        for index, (x, y, *_) in enumerate(_batches(loader_or_tensors)):
-            if max_batches is not None and index >= max_batches:
-                break
-            x, y = x.to(device), y.to(device)
+        for x, y in batches:
             clean = (model(x).argmax(dim=1) == y).sum()
             clean_hits += clean
             total += len(y)
@@ -122,7 +124,7 @@ def noise_sweep(
                     noisy = model(x + magnitude * unit) if magnitude != 0 else None
                     hits[m, k] += clean if noisy is None else (noisy.argmax(dim=1) == y).sum()
     if total == 0:
-        raise ValueError("noise_sweep got no data")
+        raise ValueError("noise_sweep got only empty batches: pass batches with images in them")
     clean_accuracy = 100.0 * clean_hits.item() / total
     accuracy = 100.0 * hits.cpu().double() / total
     return NoiseSweep(
@@ -153,11 +155,3 @@ def _unit_rms(noise: Tensor) -> Tensor:
     """Scale each image (last three dims) to root-mean-square 1."""
     rms = noise.square().mean(dim=(-3, -2, -1), keepdim=True).sqrt()
     return noise / rms
-
-
-def _batches(data: Iterable[Sequence[Tensor]] | tuple[Tensor, Tensor]) -> Iterator[Sequence]:
-    is_pair = isinstance(data, (tuple, list)) and len(data) == 2
-    if is_pair and all(isinstance(t, Tensor) for t in data):
-        yield data
-    else:
-        yield from data

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from course_lib.analysis.features import (
     FeatureMap,
     ModuleSpec,
-    collect_feature_maps,
+    _collect_feature_maps,
     depth_index,
     grids_of,
     to_grid,
@@ -67,5 +67,5 @@ def variance_profile(
     One forward pass with hooks (eval mode, no grad, mode restored); token maps drop
     ``model.num_prefix_tokens`` leading tokens when the model has that attribute.
     """
-    maps = collect_feature_maps(model, x, modules)
+    maps = _collect_feature_maps(model, x, modules, "variance_profile")
     return VarianceProfile.from_feature_maps(maps, getattr(model, "num_prefix_tokens", None))
