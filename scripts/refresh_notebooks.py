@@ -2,8 +2,9 @@
 
 nbval compares a fresh run with the outputs stored in the notebook, so after editing a chapter
 run ``.venv/bin/python scripts/refresh_notebooks.py [notebooks/NAME.ipynb ...]``. Images and
-widget state are dropped from the stored outputs (nbval needs the execution counts, so they stay) (nbval does not compare them, and they would
-bloat the repository); cells tagged ``nbval-ignore-output`` keep no outputs at all.
+widget state are dropped from the stored outputs: nbval does not compare them, and they would
+bloat the repository. Execution counts stay, as nbval needs them. Cells tagged
+``nbval-ignore-output`` keep no outputs at all.
 """
 
 from __future__ import annotations

@@ -288,7 +288,10 @@ def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
     torch.testing.assert_close(
         again["vit_tiny"].fourier.high_frequency, analyses["vit_tiny"].fourier.high_frequency
     )
-    assert len(ch.paper_comparison(analyses, sweeps, profile)) == 3
+    rows = ch.paper_comparison(analyses, sweeps, profile)
+    assert len(rows) == 3
+    assert ch.comparisons(profile) == rows  # the same box, from the cached steps
+    assert len(calls) == len(ch.FAMILIES)  # no model loaded again
     images, labels, info = ch.load_test_images(profile, cues="high")
     assert images.shape == (24, 3, 32, 32) and info.num_classes == 10
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import sys
 import types
 
@@ -158,7 +159,8 @@ def test_course_summary_collects_every_chapter(monkeypatch):
         sys.modules, "course_lib.chapters.ch03_frequency", types.ModuleType("no_function")
     )
     monkeypatch.setattr(ch, "comparisons", lambda p: [row("C8: x", "not reproduced")])
-    with pytest.warns(UserWarning, match="no verdict from 03_frequency: AttributeError"):
+    message = "no verdict from 03_frequency: AttributeError: ch03_frequency defines no comparisons"
+    with pytest.warns(UserWarning, match=message):
         summary = ch.course_summary(get_profile("smoke"))
     verdicts = {s.claim: s.verdict for s in summary}
     assert verdicts == {"C1": "reproduced", "C2": "partly", "C3": None, "C4": None, "C5": None,
@@ -167,6 +169,19 @@ def test_course_summary_collects_every_chapter(monkeypatch):
     assert "not part of this build" in summary[2].note and "could not" in summary[4].note
     html = ch.course_summary_html(summary, "laptop")
     assert html.count("<tr>") == 9 and "not available" in html
+
+
+def test_every_chapter_defines_comparisons(monkeypatch):
+    for module_name in ch.CHAPTERS:
+        module = importlib.import_module(f"course_lib.chapters.{module_name}")
+        assert callable(module.comparisons), module_name
+    ch03 = importlib.import_module("course_lib.chapters.ch03_frequency")
+    rows = [Comparison("C5: x", "paper", "ours", "partly")]
+    seen = []
+    monkeypatch.setattr(ch03, "comparisons", lambda p: seen.append(p) or rows)
+    profile = get_profile("smoke")
+    assert ch.chapter_comparisons("ch03_frequency", profile) == rows
+    assert seen == [profile]
 
 
 def test_steps_are_registered():

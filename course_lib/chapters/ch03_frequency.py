@@ -14,6 +14,8 @@ Three cached steps analyse the profile's trained models (shared with the other c
 The pure functions below them (:func:`high_frequency_changes`, :func:`variance_changes`,
 :func:`mean_change_by_kind`, :func:`paper_comparison`) turn the profiles into per-block changes
 and the "paper vs. this run" rows; they take no model and are tested on known answers.
+:func:`comparisons` builds those rows from the cached steps (for the chapter and for the
+course's closing summary in chapter 04).
 
 Resolution. Feature maps must be at least 8×8 to show a spectrum. The paper analyses 224×224
 ImageNet models (a 14×14 ViT grid); the laptop profile analyses the shared 32×32 models (a
@@ -612,6 +614,16 @@ def paper_comparison(
         )
     )
     return rows
+
+
+def comparisons(profile: str | Profile | None = None) -> list[Comparison]:
+    """The chapter's "paper vs. this run" rows (C5, C6, C7) from the cached steps.
+
+    Used by the chapter and by the closing summary of chapter 04: :func:`paper_comparison` of
+    :func:`feature_analysis` and :func:`noise_robustness` (cached, so fast once they have run).
+    """
+    prof = _profile(profile)
+    return paper_comparison(feature_analysis(prof), noise_robustness(prof), prof)
 
 
 def _verb(value: float, margin: float) -> str:

@@ -18,7 +18,6 @@ import statistics
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import ModuleType
 
 from torch.utils.data import DataLoader, Subset
 
@@ -525,31 +524,18 @@ def combine_verdicts(verdicts: Sequence[str]) -> str:
     return "partly"
 
 
-# How to get a chapter's box rows from its cached steps, for chapter modules that do not (yet)
-# define ``comparisons(profile)``: the same calls as the chapter's own notebook makes.
-def _ch03_rows(module: ModuleType, profile: Profile) -> list[Comparison]:
-    return module.paper_comparison(
-        module.feature_analysis(profile),
-        module.noise_robustness(profile),
-        profile,
-    )
-
-
-_ADAPTERS = {"ch03_frequency": _ch03_rows}
-
-
 def chapter_comparisons(module_name: str, profile: Profile) -> list[Comparison]:
     """The "paper vs. this run" rows of one chapter module (``"ch01_inductive_bias"`` …).
 
-    Uses the module's ``comparisons(profile)`` if it has one, else the calls its notebook makes.
-    Raises ``ModuleNotFoundError`` if the chapter does not exist.
+    Every chapter module defines ``comparisons(profile)``, built from its cached steps.
+    Raises ``ModuleNotFoundError`` if the chapter does not exist and ``AttributeError`` if it
+    defines no ``comparisons``.
     """
     module = importlib.import_module(f"course_lib.chapters.{module_name}")
-    if callable(getattr(module, "comparisons", None)):
-        return list(module.comparisons(profile))
-    if module_name not in _ADAPTERS:
+    comparisons_ = getattr(module, "comparisons", None)
+    if not callable(comparisons_):
         raise AttributeError(f"{module_name} defines no comparisons(profile)")
-    return _ADAPTERS[module_name](module, profile)
+    return list(comparisons_(profile))
 
 
 def course_summary(profile: Profile) -> list[ClaimVerdict]:
