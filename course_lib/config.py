@@ -157,4 +157,10 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
             f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)} "
             f"(set {PROFILE_ENV} or pass one of these names)"
         )
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(Profile)}
+    if unknown:
+        raise ValueError(
+            f"unknown profile field(s) {sorted(unknown)}; valid fields: "
+            + ", ".join(f.name for f in dataclasses.fields(Profile))
+        )
     return dataclasses.replace(PROFILES[name], **overrides) if overrides else PROFILES[name]

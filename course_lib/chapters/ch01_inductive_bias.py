@@ -17,6 +17,7 @@ only; the ``gpu`` profile adds RandAugment and mixup/CutMix like the paper.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -397,12 +398,13 @@ def interaction_range_explorer(
     :func:`~course_lib.plots.inductive_bias.plot_interaction_range` for one layer. Interactive:
     sliders for the number of layers and the output's row and column.
     """
-    from course_lib.data import SyntheticConfig, synthetic_examples
+    from course_lib.data import synthetic_examples
     from course_lib.widgets import figure_png, use_widgets
 
     geometry = model_geometry(profile)
     size = geometry["image_size"]
-    image = synthetic_examples(SyntheticConfig(image_size=size), per_class=1)[0, 0]
+    config = dataclasses.replace(_profile(profile).synthetic, image_size=size)
+    image = synthetic_examples(config, per_class=1)[0, 0]
     options = {k: geometry[k] for k in ("kernel", "patch_size", "window")}
     if geometry["local_patch_size"] != geometry["patch_size"]:
         options["patch_size"] = geometry["local_patch_size"]

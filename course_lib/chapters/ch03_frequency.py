@@ -46,7 +46,7 @@ from course_lib.analysis.variance import VarianceProfile
 from course_lib.cache import cached_result, entry_dir, key_matches
 from course_lib.chapters import precompute_step
 from course_lib.config import Profile, get_profile
-from course_lib.data import DatasetInfo, SyntheticConfig, get_dataset
+from course_lib.data import DatasetInfo, get_dataset
 from course_lib.experiments import TrainedModel, trained_model
 from course_lib.io import CheckpointError, load_checkpoint
 from course_lib.report import Comparison, verdict_from
@@ -111,8 +111,9 @@ def load_test_images(
     prof = _profile(profile)
     count = n or prof.frequency_test_images or prof.n_test
     dataset, info = get_dataset(
-        prof.data, train=False, n=count, image_size=prof.fourier_image_size, cues=cues
-    )
+        prof.data, train=False, n=count, image_size=prof.fourier_image_size, cues=cues,
+        synthetic_config=prof.synthetic,
+    )  # fmt: skip
     if isinstance(dataset, TensorDataset):
         images, labels = dataset.tensors
     else:  # files (CIFAR, folders): stack once
@@ -332,12 +333,14 @@ def texture_band(profile: str | Profile | None = None) -> tuple[float, float] | 
     None for data without one (CIFAR, folders).
 
     The gratings have Euclidean radius ``texture_frequency = (r0, r1)``
-    (:class:`~course_lib.data.SyntheticConfig`, the default the shared models train on); along
-    the max-norm that the noise bands use, such a frequency lies between ``r / √2`` and ``r``.
+    (the profile's :class:`~course_lib.data.SyntheticConfig`, which the shared models train on);
+    along the max-norm that the noise bands use, such a frequency lies between ``r / √2`` and
+    ``r``.
     """
-    if _profile(profile).data != "synthetic":
+    prof = _profile(profile)
+    if prof.data != "synthetic":
         return None
-    low, high = SyntheticConfig().texture_frequency
+    low, high = prof.synthetic.texture_frequency
     return low / math.sqrt(2), high
 
 

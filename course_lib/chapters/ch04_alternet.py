@@ -113,8 +113,9 @@ def describe_architecture(name: str, image_size: int = 32, **overrides) -> str:
 def evaluation_loader(profile: Profile, n: int | None = None) -> DataLoader:
     """The profile's test set (its first ``n`` images if given), in fixed order."""
     dataset, _ = get_dataset(
-        profile.data, train=False, n=profile.n_test, image_size=profile.image_size
-    )
+        profile.data, train=False, n=profile.n_test, image_size=profile.image_size,
+        synthetic_config=profile.synthetic,
+    )  # fmt: skip
     if n is not None and n < len(dataset):
         dataset = Subset(dataset, range(n))
     return DataLoader(dataset, batch_size=profile.train.batch_size, shuffle=False)

@@ -1,0 +1,40 @@
+"""A profile's synthetic-data settings reach every place that makes data for the chapters."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib.chapters import ch02_loss_landscape, ch03_frequency, ch04_alternet
+from course_lib.config import get_profile
+from course_lib.data import SyntheticConfig
+
+FOUR_CLASSES = SyntheticConfig(num_classes=4, seed=3)
+
+
+@pytest.fixture
+def profile():
+    return get_profile("smoke", synthetic=FOUR_CLASSES, n_train=64, n_test=32)
+
+
+def test_training_batches_use_the_profile_data(profile) -> None:
+    batches = ch02_loss_landscape.training_batches(profile, batch_size=16, n_batches=2)
+    labels = {int(y) for _, ys in batches for y in ys}
+    assert labels <= set(range(4)) and len(labels) > 1
+
+
+def test_test_sets_use_the_profile_data(profile) -> None:
+    _, labels, info = ch03_frequency.load_test_images(profile, n=32)
+    assert info.num_classes == 4 and int(labels.max()) < 4
+    loader = ch04_alternet.evaluation_loader(profile)
+    assert {int(y) for _, ys in loader for y in ys} == set(range(4))
+
+
+def test_texture_band_follows_the_profile() -> None:
+    wide = SyntheticConfig(texture_frequency=(0.4, 0.9))
+    low, high = ch03_frequency.texture_band(get_profile("smoke", synthetic=wide))
+    assert high == 0.9 and low == pytest.approx(0.4 / 2**0.5)
+
+
+def test_unknown_profile_field_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"unknown profile field\(s\) \['synthetc'\].*synthetic"):
+        get_profile("smoke", synthetc=FOUR_CLASSES)
