@@ -172,6 +172,25 @@ def test_solutions_are_hidden_and_toggle_open(site, browser):
         WebDriverWait(browser, 10).until(lambda d, c=content: c.is_displayed())
 
 
+def test_static_sliders_swap_their_frames(site, browser):
+    html, base = site
+    pages = [p for p in content_pages(html) if "course-frames" in (html / p).read_text()]
+    assert "notebooks/00_preliminaries.html" in pages, "the frequency filter lost its frames"
+    for page in pages:
+        browser.get(urljoin(base, page))
+        swapped = browser.execute_script(
+            """return Array.from(document.querySelectorAll('.course-frames')).map(box => {
+                 const slider = box.querySelector('input[type=range]');
+                 const img = box.querySelector('img'), out = box.querySelector('output');
+                 const before = [img.src, out.textContent];
+                 slider.value = slider.value === '0' ? '1' : '0';
+                 slider.dispatchEvent(new Event('input'));
+                 return img.src !== before[0] && out.textContent !== before[1];
+               });"""
+        )
+        assert swapped and all(swapped), f"{page}: a frame slider did not swap its picture"
+
+
 def test_search_finds_a_term(site, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec

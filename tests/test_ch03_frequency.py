@@ -27,6 +27,7 @@ from course_lib.models import create_model  # noqa: E402
 from course_lib.plots import frequency_chapter as fp  # noqa: E402
 from course_lib.train import History  # noqa: E402
 from course_lib.widgets import WIDGETS_ENV  # noqa: E402
+from course_lib.widgets.frames import FrameSlider  # noqa: E402
 from course_lib.widgets.frequency import noise_demo, noise_explorer  # noqa: E402
 
 
@@ -219,9 +220,10 @@ def test_noise_explorer_static_and_interactive() -> None:
     models = {"resnet_tiny": create_model("resnet_tiny")}
     images, labels = torch.randn(4, 3, 32, 32), torch.arange(4)
     common = dict(mean=(0.5,) * 3, std=(0.2,) * 3, classes=[f"c{i}" for i in range(10)])
-    fig = noise_explorer(models, images, labels, **common)
-    assert isinstance(fig, Figure)
-    assert "clean: c0" in fig.axes[0].get_title()
+    frames = noise_explorer(models, images, labels, center=0.8, **common)
+    assert isinstance(frames, FrameSlider)
+    assert frames.labels == ("0.10π", "0.30π", "0.50π", "0.70π", "0.80π", "0.90π")
+    assert frames.labels[frames.start] == "0.80π" and len(set(frames.pngs)) == 6
     ui = noise_explorer(models, images, labels, interactive=True, **common)
     assert isinstance(ui, ipywidgets.VBox)
     controls, image = ui.children

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 
 import ipywidgets
@@ -21,6 +22,7 @@ from course_lib.plots.toy import (
     plot_toy_landscape,
 )
 from course_lib.widgets import WIDGETS_ENV, figure_png, live_frontend, use_widgets
+from course_lib.widgets.frames import FrameSlider, frame_slider
 from course_lib.widgets.preliminaries import (
     frequency_filter_explorer,
     landscape_explorer,
@@ -77,8 +79,12 @@ def test_environment_switch_builds_widgets(monkeypatch):
 
 
 def test_frequency_filter_explorer_static_and_interactive():
-    fig = frequency_filter_explorer(0.0, 0.2, size=64)
-    assert isinstance(fig, Figure) and len(fig.axes) == 7  # 2 x 3 panels + colour bar
+    open_before = plt.get_fignums()
+    frames = frequency_filter_explorer(0.0, 0.2, size=64)
+    assert isinstance(frames, FrameSlider) and plt.get_fignums() == open_before  # frames closed
+    assert frames.labels[frames.start] == "[0.00, 0.20)"
+    assert frames.labels[0] == "[0.00, 0.05)" and frames.labels[-1] == "[0.60, 1.00)"
+    assert len(set(frames.pngs)) == len(frames.pngs) == 8  # the 7 static bands + the asked one
     ui = frequency_filter_explorer(size=64, interactive=True)
     band, image = ui.children
     assert isinstance(band, ipywidgets.FloatRangeSlider)
@@ -122,3 +128,21 @@ def test_rule_inside_a_kernel_follows_the_front_end_marker():
             kc.stop_channels()
             km.shutdown_kernel(now=True)
         assert "".join(printed).strip() == expected
+
+
+def test_frame_slider_html_swaps_frames_without_a_kernel():
+    def draw(value: int) -> Figure:
+        fig, ax = plt.subplots()
+        ax.plot([0, value])
+        return fig
+
+    frames = frame_slider(draw, [1, 2, 3], title="a <b>", label=lambda v: f"v={v}&", start=1)
+    page = frames._repr_html_()
+    shown = page.split('<img src="')[1].split('"')[0]
+    assert shown == "data:image/png;base64," + base64.b64encode(frames.pngs[1]).decode()
+    assert 'type="range" min="0" max="2" step="1" value="1"' in page and "oninput=" in page
+    assert all(f'data-f{i}="data:image/png;base64,' in page for i in range(3))
+    assert "a &lt;b&gt;" in page and "v=2&amp;" in page and "<b>" not in page  # escaped
+    assert repr(frames) == "FrameSlider('a <b>', 3 frames)"
+    with pytest.raises(ValueError, match="start must index a frame"):
+        FrameSlider("t", ("a",), (b"png",), start=1)

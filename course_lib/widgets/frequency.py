@@ -19,6 +19,7 @@ from course_lib.analysis.features import eval_mode, model_device
 from course_lib.analysis.robustness import band_limited_noise
 from course_lib.plots.frequency_chapter import plot_noise_demo
 from course_lib.widgets import figure_png, use_widgets
+from course_lib.widgets.frames import FrameSlider, frame_slider
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -84,6 +85,10 @@ def noise_demo(
     )
 
 
+#: Band centres (units of π) of the static page's frames.
+STATIC_CENTERS = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
 def noise_explorer(
     models: Mapping[str, nn.Module],
     images: Tensor,
@@ -97,14 +102,15 @@ def noise_explorer(
     width: float = 0.1,
     index: int = 0,
     interactive: bool | None = None,
-) -> Figure | ipywidgets.Widget:
+) -> FrameSlider | ipywidgets.Widget:
     """Pick a frequency band and a noise strength; see a noisy test image and each model's
     prediction, and each model's accuracy on the whole batch, clean vs. noisy.
 
     ``images`` are normalised with ``mean``/``std`` (used to display them). Static (see
-    :func:`~course_lib.widgets.use_widgets`): the figure for ``center``, ``magnitude`` and
-    ``index``. Interactive: a ``VBox`` with sliders for the band centre, the RMS magnitude and
-    the image, and the figure.
+    :func:`~course_lib.widgets.use_widgets`): a :class:`~course_lib.widgets.frames.FrameSlider`
+    over the band centres ``STATIC_CENTERS`` and ``center``, at ``magnitude``, for image
+    ``index``; it works on a page without a kernel. Interactive: a ``VBox`` with sliders for the
+    band centre, the RMS magnitude and the image, and the figure.
     """
     clean = {name: _predict(m, images) for name, m in models.items()}
 
@@ -116,7 +122,11 @@ def noise_explorer(
         return plot_noise_demo(demo, mean, std, classes)
 
     if not use_widgets(interactive):
-        return figure(center, magnitude, index)
+        centers = sorted({center, *(c for c in STATIC_CENTERS if width / 2 <= c <= 1 - width / 2)})
+        return frame_slider(
+            lambda c: figure(c, magnitude, index), centers, title=f"noise band (RMS {magnitude:g})",
+            label=lambda c: f"{c:.2f}π", start=centers.index(center),
+        )  # fmt: skip
 
     import ipywidgets as widgets
 

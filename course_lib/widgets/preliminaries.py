@@ -18,6 +18,7 @@ from course_lib.analysis.toy import TOY_FUNCTIONS, curvature_at, get_toy, list_t
 from course_lib.images import band_energy_fraction, frequency_filter, sample_photo
 from course_lib.plots.toy import plot_curvature, plot_frequency_panels
 from course_lib.widgets import figure_png, use_widgets
+from course_lib.widgets.frames import FrameSlider, frame_slider
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -84,24 +85,43 @@ def _filter_figure(photo: torch.Tensor, low: float, high: float) -> Figure:
     return plot_frequency_panels(panels, bands={label: (low, high)})
 
 
+#: The static page's frames: low-pass bands that widen, then high-pass bands that narrow.
+STATIC_BANDS = (
+    (0.0, 0.05),
+    (0.0, 0.15),
+    (0.0, 0.3),
+    (0.0, 0.6),
+    (0.15, 1.0),
+    (0.3, 1.0),
+    (0.6, 1.0),
+)
+
+
 def frequency_filter_explorer(
     low: float = 0.0,
     high: float = 0.15,
     *,
     size: int = 256,
     interactive: bool | None = None,
-) -> Figure | ipywidgets.Widget:
+) -> FrameSlider | ipywidgets.Widget:
     """Keep a band of frequencies ``[low, high)`` (units of π) of a photo and look at the result.
 
     Panels: the original, the kept band and what was removed, each above its log-amplitude
     spectrum (the kept band outlined). ``low = 0`` keeps the mean (a low-pass filter);
     ``high = 1`` keeps everything up to the Nyquist frequency (a high-pass filter when
-    ``low > 0``). Static (see :func:`course_lib.widgets.use_widgets`): the figure for
-    ``(low, high)``. Interactive: a ``VBox`` with a range slider and the figure.
+    ``low > 0``). Static (see :func:`course_lib.widgets.use_widgets`): a
+    :class:`~course_lib.widgets.frames.FrameSlider` over ``STATIC_BANDS`` and ``(low, high)``,
+    which starts at ``(low, high)`` and works on a page without a kernel. Interactive: a ``VBox``
+    with a range slider and the figure.
     """
     photo = sample_photo(size)
     if not use_widgets(interactive):
-        return _filter_figure(photo, low, high)
+        bands = list(dict.fromkeys([(low, high), *STATIC_BANDS]))
+        bands.sort(key=lambda band: (band[0] > 0, band[1] if band[0] == 0 else band[0]))
+        return frame_slider(
+            lambda band: _filter_figure(photo, *band), bands, title="band kept (×π)",
+            label=lambda band: f"[{band[0]:.2f}, {band[1]:.2f})", start=bands.index((low, high)),
+        )  # fmt: skip
 
     import ipywidgets as widgets
 
