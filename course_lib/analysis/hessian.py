@@ -341,6 +341,11 @@ def top_eigenvalues(
     caps the Hessian-vector products in total; the basis holds ``krylov_dim`` vectors (default
     ``max(2k + 1, 20)``; memory ``8·krylov_dim·P`` bytes). Like every single-vector Krylov
     method, an exactly repeated eigenvalue may be found once.
+
+    Cost, measured (``benchmarks/bench_hessian.py``: torchvision ResNet-18, batch 64, 2 CPU
+    threads, tol 1e-4): top-1 in 6 products (PyHessian 0.1: 11), top-5 in 21 products and 10.7 s
+    (PyHessian: 149 products and 140 s, with a 1.5e-3 error against our 1.7e-5). One product
+    costs about 2.3 forward+backward passes and 2.8× their peak memory.
     """
     if which not in _WHICH:
         raise ValueError(f"which must be one of {_WHICH}, got {which!r}.")
