@@ -167,26 +167,26 @@ def analysis_costs(profile: Profile, device: torch.device, solves: int) -> dict[
         name = profile.models[family]
         torch.manual_seed(0)
         model = create_model(name, num_classes=100, image_size=profile.image_size).to(device)
-        data = GpuBatches(max(profile.hessian_batch_size * solves, 128 * profile.landscape_batches),
+        data = GpuBatches(max(profile.hessian.batch_size * solves, 128 * profile.landscape.batches),
                           100, profile.image_size, device)  # fmt: skip
         entry: dict[str, float] = {}
         for which in ("LA", "SA"):
             times, products = [], []
             for i in range(solves):
-                lo = i * profile.hessian_batch_size
-                batch = (data.x[lo : lo + profile.hessian_batch_size],
-                         data.y[lo : lo + profile.hessian_batch_size])  # fmt: skip
+                lo = i * profile.hessian.batch_size
+                batch = (data.x[lo : lo + profile.hessian.batch_size],
+                         data.y[lo : lo + profile.hessian.batch_size])  # fmt: skip
                 start = time.perf_counter()
                 result = top_eigenvalues(
-                    model, F.cross_entropy, batch, k=profile.hessian_k, which=which,
-                    max_iter=profile.hessian_max_iter,
+                    model, F.cross_entropy, batch, k=profile.hessian.k, which=which,
+                    max_iter=profile.hessian.max_iter,
                 )  # fmt: skip
                 times.append(time.perf_counter() - start)  # the result is on the CPU: synced
                 products.append(result.n_hvp)
             entry[which] = float(np.median(times))
             entry[f"{which} products"] = float(np.median(products))
         batches = [(data.x[i * 128 : (i + 1) * 128], data.y[i * 128 : (i + 1) * 128])
-                   for i in range(profile.landscape_batches)]  # fmt: skip
+                   for i in range(profile.landscape.batches)]  # fmt: skip
         directions = filter_normalized_direction_pair(
             model, generator=torch.Generator().manual_seed(0)
         )
@@ -196,7 +196,7 @@ def analysis_costs(profile: Profile, device: torch.device, solves: int) -> dict[
         )
         entry["surface point"] = seconds / coords.size**2
         costs[family] = entry
-        print(f"{name:14s} top-{profile.hessian_k} LA {entry['LA']:6.2f} s "
+        print(f"{name:14s} top-{profile.hessian.k} LA {entry['LA']:6.2f} s "
               f"({entry['LA products']:.0f} products), SA {entry['SA']:6.2f} s "
               f"({entry['SA products']:.0f}); surface point {entry['surface point']:.3f} s",
               flush=True)  # fmt: skip
@@ -212,16 +212,16 @@ def projection(profile: Profile, rates: dict, pipeline: dict, costs: dict) -> No
     ch01 = run_min["resnet"] + run_min["local_vit"] + run_min["vit"] * len(profile.data_fractions)
     # ch02: LA and SA on every batch for 2 trained models + the small-data ViT, LA for 2 inits;
     # a surface of n² points and two curves of 2n - 1 points for each trained model.
-    n = profile.landscape_points
-    solves = {f: profile.hessian_batches * (c["LA"] + c["SA"]) for f, c in costs.items()}
+    n = profile.landscape.points
+    solves = {f: profile.hessian.batches * (c["LA"] + c["SA"]) for f, c in costs.items()}
     ch02 = (
         solves["resnet"]
         + 2 * solves["vit"]
-        + profile.hessian_batches * sum(c["LA"] for c in costs.values())
+        + profile.hessian.batches * sum(c["LA"] for c in costs.values())
         + sum(c["surface point"] * (n * n + 2 * (2 * n - 1)) for c in costs.values())
     ) / 60
     # ch03: every noise band x strength over the test set, for ResNet, ViT and AlterNet.
-    noise_images = len(profile.noise_centers) * len(profile.noise_magnitudes) * CIFAR_TEST
+    noise_images = len(profile.frequency.noise_centers) * len(profile.frequency.noise_magnitudes) * CIFAR_TEST
     ch03 = sum(noise_images / rates[f]["eval"] for f in ("resnet", "vit", "alternet")) / 60
     # ch04: AlterNet plus each build-up step after the plain ResNet (a ResNet-sized run each).
     ch04 = run_min["alternet"] + (len(profile.alternet_buildup) - 1) * run_min["resnet"]

@@ -12,6 +12,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
+from course_lib.data import DataSpec
 from course_lib.data.synthetic import SyntheticConfig
 
 PROFILE_ENV = "COURSE_PROFILE"
@@ -37,6 +38,33 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class HessianSettings:
+    """Chapter 02's max-eigenvalue spectra (C3, C4)."""
+
+    batches: int  # mini-batches in a spectrum
+    batch_size: int = 16  # paper: 16
+    k: int = 1  # eigenvalues per mini-batch (paper: top-5)
+    max_iter: int = 100  # cap on Hessian-vector products per eigenvalue solve
+
+
+@dataclass(frozen=True)
+class LandscapeSettings:
+    """Chapter 02's filter-normalised loss surfaces."""
+
+    points: int  # points per axis of the 2-D surface (paper: 21)
+    batches: int = 1  # batches of training data per surface point
+
+
+@dataclass(frozen=True)
+class FrequencySettings:
+    """Chapter 03's Fourier, noise and variance analyses (C5–C7)."""
+
+    image_size: int  # resolution of the chapter's models (grids >= 8x8)
+    noise_centers: tuple[float, ...]  # C6: band centres in units of pi
+    noise_magnitudes: tuple[float, ...]  # C6: RMS noise per pixel (in normalised units)
+
+
+@dataclass(frozen=True)
 class Profile:
     """Every cost-related number of the course for one profile."""
 
@@ -45,23 +73,28 @@ class Profile:
     n_train: int | None  # training images (None: the whole dataset)
     n_test: int | None  # test images
     image_size: int  # training resolution
-    fourier_image_size: int  # resolution of the Fourier chapter's models (grids >= 8x8)
     models: dict[str, str]  # family -> registered model name
     train: TrainSettings
     data_fractions: tuple[float, ...]  # C2: ViT on growing subsets
-    hessian_batches: int  # C3/C4: mini-batches in a max-eigenvalue spectrum
-    hessian_batch_size: int  # paper: 16
-    hessian_k: int  # eigenvalues per mini-batch (paper: top-5)
-    landscape_points: int  # points per axis of the 2-D loss surface (paper: 21)
-    landscape_batches: int  # batches of training data per surface point
-    noise_centers: tuple[float, ...]  # C6: band centres in units of pi
-    noise_magnitudes: tuple[float, ...]  # C6: RMS noise per pixel (in normalised units)
-    frequency_test_images: int | None = None  # C6: test images per noise/cue test (None: all)
+    hessian: HessianSettings  # C3/C4: chapter 02's spectra
+    landscape: LandscapeSettings  # chapter 02's loss surfaces
+    frequency: FrequencySettings  # C5–C7: chapter 03
+    analysis_test_images: int | None = None  # test images per noise/cue/lesion test (None: all)
     # C8: MSA blocks per stage at each step of the build-up rule, from the plain ResNet on
     alternet_buildup: tuple[tuple[int, ...], ...] = ()
-    hessian_max_iter: int = 100  # C3/C4: cap on Hessian-vector products per eigenvalue solve
     # the synthetic data's cue strengths, classes... (used when ``data == "synthetic"``)
     synthetic: SyntheticConfig = SyntheticConfig()
+
+    def data_spec(self, image_size: int | None = None, augment: str | None = None) -> DataSpec:
+        """The profile's data as one :class:`~course_lib.data.DataSpec` (for ``make_loaders``)."""
+        return DataSpec(
+            name=self.data,
+            n_train=self.n_train,
+            n_test=self.n_test,
+            image_size=image_size or self.image_size,
+            augment=augment or self.train.augment,
+            synthetic=self.synthetic if self.data == "synthetic" else None,
+        )
 
 
 _TINY = {"resnet": "resnet_tiny", "vit": "vit_tiny", "local_vit": "local_vit_tiny",
@@ -78,20 +111,16 @@ PROFILES: dict[str, Profile] = {
         n_train=512,
         n_test=256,
         image_size=32,
-        fourier_image_size=32,
         models=_TINY,
         train=TrainSettings(epochs=1, batch_size=64, warmup_epochs=0.0),
         data_fractions=(0.25, 1.0),
-        hessian_batches=2,
-        hessian_batch_size=16,
-        hessian_k=1,
-        landscape_points=3,
-        landscape_batches=1,
-        noise_centers=(0.1, 0.9),
-        noise_magnitudes=(0.5,),
-        frequency_test_images=None,
+        hessian=HessianSettings(batches=2, batch_size=16, k=1, max_iter=10),
+        landscape=LandscapeSettings(points=3, batches=1),
+        frequency=FrequencySettings(
+            image_size=32, noise_centers=(0.1, 0.9), noise_magnitudes=(0.5,)
+        ),
+        analysis_test_images=None,
         alternet_buildup=((0, 0, 0), (0, 0, 1)),
-        hessian_max_iter=10,
     ),
     "laptop": Profile(
         name="laptop",
@@ -99,20 +128,18 @@ PROFILES: dict[str, Profile] = {
         n_train=6_000,
         n_test=1_000,
         image_size=32,
-        fourier_image_size=32,  # 64×64 models would cost 3–4× the shared training
         models=_MINI,
         train=TrainSettings(epochs=4, batch_size=128, lr=2e-3, warmup_epochs=0.5),
         data_fractions=(0.1, 1.0),  # each fraction costs a full run (equal steps)
-        hessian_batches=12,
-        hessian_batch_size=16,
-        hessian_k=1,
-        landscape_points=11,
-        landscape_batches=1,
-        noise_centers=(0.1, 0.3, 0.5, 0.7, 0.9),
-        noise_magnitudes=(0.25, 0.5, 1.0),
-        frequency_test_images=500,
+        hessian=HessianSettings(batches=12, batch_size=16, k=1, max_iter=40),
+        landscape=LandscapeSettings(points=11, batches=1),
+        frequency=FrequencySettings(
+            image_size=32,  # 64×64 models would cost 3–4× the shared training
+            noise_centers=(0.1, 0.3, 0.5, 0.7, 0.9),
+            noise_magnitudes=(0.25, 0.5, 1.0),
+        ),
+        analysis_test_images=500,
         alternet_buildup=((0, 0, 0), (0, 0, 1), (0, 1, 1)),
-        hessian_max_iter=40,
         # Weaker cues over a stronger background than the default: with the default cues every
         # model reached < 1 % test error at this budget, which hid C1, C2 and C8. Here, after
         # 3 epochs of 6,000 images, resnet_mini had 22 % and vit_mini 61 % test error.
@@ -126,7 +153,6 @@ PROFILES: dict[str, Profile] = {
         n_train=None,
         n_test=None,
         image_size=32,
-        fourier_image_size=32,
         models=_PAPER,
         train=TrainSettings(
             epochs=100,
@@ -141,18 +167,23 @@ PROFILES: dict[str, Profile] = {
             compile="reduce-overhead",
         ),
         data_fractions=(1 / 64, 1 / 16, 1 / 4, 1.0),
-        hessian_batches=128,  # ≈ 50 min of Hessian solves on one H200 (benchmarks/bench_gpu.py)
-        hessian_batch_size=16,
-        hessian_k=5,
-        landscape_points=21,
-        landscape_batches=8,
-        noise_centers=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-        noise_magnitudes=(0.1, 0.2, 0.4),
-        frequency_test_images=None,
+        # 128 batches ≈ 50 min of Hessian solves on one H200 (benchmarks/bench_gpu.py)
+        hessian=HessianSettings(batches=128, batch_size=16, k=5, max_iter=100),
+        landscape=LandscapeSettings(points=21, batches=8),
+        frequency=FrequencySettings(
+            image_size=32,
+            noise_centers=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+            noise_magnitudes=(0.1, 0.2, 0.4),
+        ),
+        analysis_test_images=None,
         alternet_buildup=((0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 1, 1), (0, 1, 1, 1), (0, 1, 1, 2)),
-        hessian_max_iter=100,
     ),
 }
+
+
+def as_profile(profile: Profile | str | None) -> Profile:
+    """A :class:`Profile` passes through; a name (or None: the default) is looked up once."""
+    return profile if isinstance(profile, Profile) else get_profile(profile)
 
 
 def get_profile(name: str | None = None, **overrides) -> Profile:

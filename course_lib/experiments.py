@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from course_lib import cache
 from course_lib.cache import agree, entry_dir, is_rank0, key_matches, write_key
 from course_lib.config import Profile, get_profile
 from course_lib.data import make_loaders, mix_transform
@@ -104,6 +105,11 @@ def trained_model(
     }
     folder = entry_dir("trained", key)
     device = torch.device(device) if device is not None else default_device()
+    memo = (folder, str(device), cache.code_fingerprint("trained"))
+    known = _LOADED.get(memo)
+    # rank 0 checks that the file on disk is still the one it loaded; the others follow it
+    if agree(known is not None and (not is_rank0() or known[1] == _stamp(folder))) and known:
+        return known[0]
     finished = _finished_state(folder, key, run_epochs) if is_rank0() else None
     # Every rank follows rank 0, so a fast rank cannot load a checkpoint rank 0 is still writing.
     if agree(finished is not None):  # no data needed: the checkpoint says how to build the model
@@ -113,18 +119,15 @@ def trained_model(
         model = create_model(name, num_classes=num_classes, image_size=size, **model_overrides)
         model.load_state_dict(finished["model"])
         history = History.from_dict(finished["history"])
-        return TrainedModel(name, model.to(device).eval(), history, folder, num_classes, size)
+        run = TrainedModel(name, model.to(device).eval(), history, folder, num_classes, size)
+        _LOADED[memo] = (run, _stamp(folder))
+        return run
     train_loader, test_loader, info = make_loaders(
-        prof.data,
+        prof.data_spec(image_size=size),
         batch_size=t.batch_size,
         fraction=fraction,
         seed=seed,
-        augment=t.augment,
-        image_size=size,
-        n_train=prof.n_train,
-        n_test=prof.n_test,
         device=device,
-        synthetic_config=prof.synthetic,
     )
     torch.manual_seed(seed)
     model = create_model(name, num_classes=info.num_classes, image_size=size, **model_overrides)
@@ -142,7 +145,23 @@ def trained_model(
         device=device,
         meta={"model": name, "num_classes": info.num_classes, "image_size": size},
     )
-    return TrainedModel(name, model.to(device).eval(), history, folder, info.num_classes, size)
+    run = TrainedModel(name, model.to(device).eval(), history, folder, info.num_classes, size)
+    _LOADED[memo] = (run, _stamp(folder))
+    return run
+
+
+#: Trained models already loaded in this process, with their checkpoint's :func:`_stamp`: every
+#: chapter shares one copy (do not train it further in place).
+_LOADED: dict[tuple[Path, str, str], tuple[TrainedModel, tuple | None]] = {}
+
+
+def _stamp(folder: Path) -> tuple | None:
+    """The checkpoint file's identity (mtime, size): a rewritten or damaged file misses the memo."""
+    try:
+        stat = (folder / "checkpoint.pt").stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size)
 
 
 def _finished_state(folder: Path, key: dict, epochs: int) -> dict | None:

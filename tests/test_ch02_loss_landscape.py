@@ -186,10 +186,8 @@ def micro_profile():
         n_test=16,
         train=dataclasses.replace(smoke.train, batch_size=16),
         data_fractions=(0.5, 1.0),
-        hessian_batches=1,
-        hessian_batch_size=8,
-        hessian_max_iter=4,
-        landscape_points=3,
+        hessian=dataclasses.replace(smoke.hessian, batches=1, batch_size=8, max_iter=4),
+        landscape=dataclasses.replace(smoke.landscape, points=3),
     )
 
 

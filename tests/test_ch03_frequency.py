@@ -261,7 +261,7 @@ def test_chapter_figures() -> None:
 
 def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
     """The three steps run end to end on the synthetic data and come back from the cache."""
-    profile = get_profile("smoke", n_test=32, frequency_test_images=24)
+    profile = get_profile("smoke", n_test=32, analysis_test_images=24)
     calls = []
 
     def fake_trained_model(family, *, profile, image_size):
@@ -279,7 +279,7 @@ def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
     cues = ch.cue_reliance(profile)
     assert set(analyses) == set(cues) == {profile.models[f] for f in ch.FAMILIES}
     assert set(sweeps) == {profile.models[f] for f in ch.NOISE_FAMILIES}
-    assert sweeps["vit_tiny"].drop.shape == (len(profile.noise_magnitudes), 2)
+    assert sweeps["vit_tiny"].drop.shape == (len(profile.frequency.noise_magnitudes), 2)
     assert sweeps["vit_tiny"].num_samples == 24
     assert set(cues["resnet_tiny"]) == set(ch.CUE_SETS)
     assert len(calls) == len(ch.FAMILIES)  # loaded once per session, then reused

@@ -200,9 +200,12 @@ def micro_profile():
         n_train=32,
         n_test=16,
         train=dataclasses.replace(smoke.train, batch_size=16),
-        noise_centers=(0.5,),
-        noise_magnitudes=(0.25, 0.5),  # only the strongest is used
-        frequency_test_images=8,
+        frequency=dataclasses.replace(
+            smoke.frequency,
+            noise_centers=(0.5,),
+            noise_magnitudes=(0.25, 0.5),  # only the strongest is used
+        ),
+        analysis_test_images=8,
     )
 
 

@@ -3,8 +3,8 @@
 Two cached steps analyse the profile's shared trained models (the very runs of chapter 01, through
 :func:`~course_lib.experiments.trained_model` with the profile defaults):
 
-- :func:`hessian_spectra` — for every mini-batch of ``profile.hessian_batch_size`` training images
-  (``profile.hessian_batches`` of them), the ``profile.hessian_k`` algebraically largest ("LA",
+- :func:`hessian_spectra` — for every mini-batch of ``profile.hessian.batch_size`` training images
+  (``profile.hessian.batches`` of them), the ``profile.hessian.k`` algebraically largest ("LA",
   sharpness) and smallest ("SA", the most negative: non-convexity) eigenvalues of the Hessian of
   the batch loss, for the trained ResNet and ViT, for the ViT trained on the smallest data
   fraction of chapter 01 (C4), and for both families at random initialisation. The paper's
@@ -200,7 +200,7 @@ def training_batches(
     if len(batches) < n_batches:
         raise ValueError(
             f"the training set gives only {len(batches)} batches of {batch_size}; "
-            f"lower n_batches (profile.hessian_batches / landscape_batches) to at most that"
+            f"lower n_batches (profile.hessian.batches / landscape_batches) to at most that"
         )
     return batches
 
@@ -213,16 +213,16 @@ def protocol(profile: str | Profile | None = None) -> str:
         [
             f"models            : {', '.join(r.label for r in runs)}",
             "loss              : NLL (cross-entropy, batch mean), no weight-decay term",
-            f"Hessian batches   : {prof.hessian_batches} mini-batches of "
-            f"{prof.hessian_batch_size} training images, augmented ({prof.train.augment}), "
+            f"Hessian batches   : {prof.hessian.batches} mini-batches of "
+            f"{prof.hessian.batch_size} training images, augmented ({prof.train.augment}), "
             "fixed seed",
             "model mode        : eval (BatchNorm running statistics, no dropout)",
-            f"eigenvalues       : {prof.hessian_k} largest (LA) and {prof.hessian_k} smallest "
+            f"eigenvalues       : {prof.hessian.k} largest (LA) and {prof.hessian.k} smallest "
             "(SA) per batch (initialised models: LA only),",
-            f"                    Lanczos to {SPECTRUM_TOL:.0%}, at most {prof.hessian_max_iter} "
+            f"                    Lanczos to {SPECTRUM_TOL:.0%}, at most {prof.hessian.max_iter} "
             "Hessian-vector products each",
-            f"loss surfaces     : {prof.landscape_points}×{prof.landscape_points} grid on "
-            f"[-1, 1]², {prof.landscape_batches} batch(es) of {prof.train.batch_size} images",
+            f"loss surfaces     : {prof.landscape.points}×{prof.landscape.points} grid on "
+            f"[-1, 1]², {prof.landscape.batches} batch(es) of {prof.train.batch_size} images",
         ]
     )
 
@@ -346,13 +346,13 @@ def _spectrum_key(prof: Profile, run: TrainedModel, spec: SpectrumRun, which: st
         "run": run.folder.name,  # the training key (model, data, fraction, recipe, seed)
         "trained": spec.trained,
         "which": which,
-        "k": prof.hessian_k,
-        "batch_size": prof.hessian_batch_size,
-        "batches": prof.hessian_batches,
+        "k": prof.hessian.k,
+        "batch_size": prof.hessian.batch_size,
+        "batches": prof.hessian.batches,
         "fraction": spec.fraction,
         "augment": prof.train.augment,
         "tol": SPECTRUM_TOL,
-        "max_iter": prof.hessian_max_iter,
+        "max_iter": prof.hessian.max_iter,
         "loss": "nll",
         "mode": "eval",
         "composition": which == "LA",
@@ -383,14 +383,14 @@ def hessian_spectra(profile: str | Profile | None = None) -> dict[str, dict[str,
                 if spec.fraction not in batch_cache:
                     batch_cache[spec.fraction] = training_batches(
                         prof,
-                        batch_size=prof.hessian_batch_size,
-                        n_batches=prof.hessian_batches,
+                        batch_size=prof.hessian.batch_size,
+                        n_batches=prof.hessian.batches,
                         fraction=spec.fraction,
                     )
                 model = run.model if spec.trained else initial_model(run)
                 return eigenvalue_spectrum(
-                    model, batch_cache[spec.fraction], k=prof.hessian_k, which=which,
-                    max_iter=prof.hessian_max_iter, composition=which == "LA",
+                    model, batch_cache[spec.fraction], k=prof.hessian.k, which=which,
+                    max_iter=prof.hessian.max_iter, composition=which == "LA",
                 )  # fmt: skip
 
             result = cached_result("ch02_spectrum", _spectrum_key(prof, run, spec, which), compute)
@@ -529,8 +529,8 @@ def _surface_key(prof: Profile, run: TrainedModel) -> dict:
     return {
         "profile": prof.name,
         "run": run.folder.name,
-        "points": prof.landscape_points,
-        "batches": prof.landscape_batches,
+        "points": prof.landscape.points,
+        "batches": prof.landscape.batches,
         "batch_size": prof.train.batch_size,
         "augment": prof.train.augment,
         "exclude": SURFACE_EXCLUDE,
@@ -555,9 +555,9 @@ def loss_surfaces(profile: str | Profile | None = None) -> dict[str, dict[str, A
     """Filter-normalised loss surfaces of the trained ResNet and ViT (cached), NLL only.
 
     Per model: two filter-normalised random directions ``(d, e)`` (seed 0; biases, norm weights
-    and position embeddings held fixed), the 2-D surface on ``profile.landscape_points``² points
+    and position embeddings held fixed), the 2-D surface on ``profile.landscape.points``² points
     over [−1, 1]², 1-D curves along ``d`` and along ``e`` on a grid twice as fine, and the L2
-    term on the 2-D grid, all on ``profile.landscape_batches`` fixed augmented training batches
+    term on the 2-D grid, all on ``profile.landscape.batches`` fixed augmented training batches
     of ``profile.train.batch_size``; and the exact curvature ``dᵀHd``
     (:func:`directional_curvature`) along ``CURVATURE_DIRECTIONS`` filter-normalised random
     directions, ``d`` and ``e`` first. Returns ``{model name: {"surface": Surface2D, "curves":
@@ -571,14 +571,14 @@ def loss_surfaces(profile: str | Profile | None = None) -> dict[str, dict[str, A
         def compute(run=run) -> dict:
             start = time.perf_counter()
             batches = training_batches(
-                prof, batch_size=prof.train.batch_size, n_batches=prof.landscape_batches
+                prof, batch_size=prof.train.batch_size, n_batches=prof.landscape.batches
             )
             generator = torch.Generator().manual_seed(0)
             directions = filter_normalized_direction_pair(
                 run.model, generator=generator, exclude=SURFACE_EXCLUDE
             )
-            coords = np.linspace(-1.0, 1.0, prof.landscape_points)
-            fine = np.linspace(-1.0, 1.0, 2 * prof.landscape_points - 1)
+            coords = np.linspace(-1.0, 1.0, prof.landscape.points)
+            fine = np.linspace(-1.0, 1.0, 2 * prof.landscape.points - 1)
             surface = loss_surface_2d(run.model, hessian_loss, batches, directions, coords, coords)
             curves = [
                 loss_surface_1d(run.model, hessian_loss, batches, direction, fine)
@@ -833,9 +833,9 @@ def prose_numbers(
         "vit_negdir": f"{flat[vit]['negative_directions']:.0%}",
         "vit_curv": _num(flat[vit]["curvature"]),
         "vit_vs_resnet_curv": _times(flat[vit]["curvature"], flat[resnet]["curvature"]),
-        "n_batches": str(prof.hessian_batches),
-        "batch_size": str(prof.hessian_batch_size),
-        "k": str(prof.hessian_k),
+        "n_batches": str(prof.hessian.batches),
+        "batch_size": str(prof.hessian.batch_size),
+        "k": str(prof.hessian.k),
         "wd": f"{prof.train.weight_decay:g}",
     }
     for key, name in (("resnet", resnet), ("vit", vit), ("small", small)):

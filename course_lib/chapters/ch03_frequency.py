@@ -20,7 +20,7 @@ course's closing summary in chapter 04).
 Resolution. Feature maps must be at least 8×8 to show a spectrum. The paper analyses 224×224
 ImageNet models (a 14×14 ViT grid); the laptop profile analyses the shared 32×32 models (a
 patch-4 ViT gives an 8×8 token grid: five points on the diagonal, 0, ¼π, ½π, ¾π, π), because
-models trained at 64×64 would cost three to four times the shared training. ``fourier_image_size``
+models trained at 64×64 would cost three to four times the shared training. ``frequency.image_size``
 in :mod:`course_lib.config` chooses the size; when it equals ``image_size`` the shared models
 are reused.
 """
@@ -76,9 +76,9 @@ def _profile(profile: str | Profile | None) -> Profile:
 def chapter_models(
     profile: str | Profile | None = None, families: Sequence[str] = FAMILIES
 ) -> dict[str, TrainedModel]:
-    """The profile's trained models at ``fourier_image_size``, keyed by registered model name.
+    """The profile's trained models at ``frequency.image_size``, keyed by registered model name.
 
-    Trained once and cached on disk; with ``fourier_image_size == image_size`` these are the very
+    Trained once and cached on disk; with ``frequency.image_size == image_size`` these are the very
     runs that chapters 01, 02 and 04 use. Loaded runs are also kept in memory for the session
     (loading one rebuilds the profile's data, seconds on a laptop), so the steps and the widget
     share the same model objects: do not train them further in place.
@@ -89,7 +89,7 @@ def chapter_models(
         memo_key = (repr(prof), family)
         if memo_key not in _LOADED or not _LOADED[memo_key].folder.exists():
             _LOADED[memo_key] = trained_model(
-                family, profile=prof, image_size=prof.fourier_image_size
+                family, profile=prof, image_size=prof.frequency.image_size
             )
         run = _LOADED[memo_key]
         models[run.name] = run
@@ -104,14 +104,14 @@ def load_test_images(
 ) -> tuple[Tensor, Tensor, DatasetInfo]:
     """Normalised test images ``(N, 3, H, W)``, labels ``(N,)`` and the dataset's info.
 
-    ``n`` defaults to the profile's ``frequency_test_images`` (else its whole test set).
+    ``n`` defaults to the profile's ``analysis_test_images`` (else its whole test set).
     ``cues`` other than ``"both"`` need the synthetic data (cue-removal sets): for the same ``n``
     they share every image's background, jitter and label with the full set.
     """
     prof = _profile(profile)
-    count = n or prof.frequency_test_images or prof.n_test
+    count = n or prof.analysis_test_images or prof.n_test
     dataset, info = get_dataset(
-        prof.data, train=False, n=count, image_size=prof.fourier_image_size, cues=cues,
+        prof.data, train=False, n=count, image_size=prof.frequency.image_size, cues=cues,
         synthetic_config=prof.synthetic,
     )  # fmt: skip
     if isinstance(dataset, TensorDataset):
@@ -304,7 +304,7 @@ def block_changes(analyses: Mapping[str, FeatureAnalysis]) -> BlockChanges:
 def noise_robustness(profile: str | Profile | None = None) -> dict[str, NoiseSweep]:
     """C6: accuracy under band-limited noise, every profile band × magnitude (paper Fig. 2b).
 
-    Models of :data:`NOISE_FAMILIES`, ``frequency_test_images`` test images, band width 0.1π,
+    Models of :data:`NOISE_FAMILIES`, ``analysis_test_images`` test images, band width 0.1π,
     RMS magnitudes in normalised pixel units (the data are standardised per channel, so 1.0 is
     noise as strong as the images' own per-pixel spread). The same white noise draw is filtered
     into every band.
@@ -318,7 +318,9 @@ def noise_robustness(profile: str | Profile | None = None) -> dict[str, NoiseSwe
         loader = DataLoader(TensorDataset(images, labels), batch_size=prof.train.batch_size)
         sweeps = {
             name: dataclasses.asdict(
-                noise_sweep(run.model, loader, prof.noise_centers, prof.noise_magnitudes)
+                noise_sweep(
+                    run.model, loader, prof.frequency.noise_centers, prof.frequency.noise_magnitudes
+                )
             )
             for name, run in models.items()
         }
@@ -347,7 +349,7 @@ def texture_band(profile: str | Profile | None = None) -> tuple[float, float] | 
 def main_magnitude(profile: str | Profile | None = None) -> float:
     """The noise magnitude of the chapter's main C6 line plot: the largest swept one (the box
     and the heatmaps report every magnitude)."""
-    return max(_profile(profile).noise_magnitudes)
+    return max(_profile(profile).frequency.noise_magnitudes)
 
 
 def accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 256) -> float:
@@ -455,7 +457,7 @@ def prose_numbers(
     if sweeps is not None:
         magnitude = main_magnitude(prof)
         out["magnitude"] = f"{magnitude:g}"
-        out["magnitudes"] = ", ".join(f"{m:g}" for m in prof.noise_magnitudes)
+        out["magnitudes"] = ", ".join(f"{m:g}" for m in prof.frequency.noise_magnitudes)
         out["c6_margin"] = f"{C6_MARGIN:g}"
         for family in NOISE_FAMILIES:
             if names[family] in sweeps:
@@ -476,14 +478,18 @@ def _key(prof: Profile, models: Mapping[str, TrainedModel], step: str) -> dict:
         "runs": {name: run.folder.name for name, run in models.items()},
         "data": prof.data,
         "n_test": prof.n_test,
-        "image_size": prof.fourier_image_size,
+        "image_size": prof.frequency.image_size,
     }
     if step == "features":
         key["batch"] = prof.train.batch_size
     else:
-        key["test_images"] = prof.frequency_test_images
+        key["test_images"] = prof.analysis_test_images
     if step == "noise":
-        key |= {"centers": prof.noise_centers, "magnitudes": prof.noise_magnitudes, "width": 0.1}
+        key |= {
+            "centers": prof.frequency.noise_centers,
+            "magnitudes": prof.frequency.noise_magnitudes,
+            "width": 0.1,
+        }
     return key
 
 

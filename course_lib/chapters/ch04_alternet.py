@@ -180,25 +180,25 @@ def family_comparison(profile: Profile) -> dict:
     """AlterNet vs. ResNet, local ViT and ViT: accuracy, NLL, and accuracy under noise.
 
     The robustness column stands in for the paper's CIFAR-100-C: the mean accuracy over every
-    noise band of chapter 03 (``profile.noise_centers``) at the profile's strongest noise
+    noise band of chapter 03 (``profile.frequency.noise_centers``) at the profile's strongest noise
     magnitude (the weaker ones barely move a trained model on the synthetic data, and each
-    costs as much), on the first ``profile.frequency_test_images`` test images. Returns
+    costs as much), on the first ``profile.analysis_test_images`` test images. Returns
     ``{family: run summary | {"noise": NoiseSweep as a dict}}``.
     """
-    magnitude = max(profile.noise_magnitudes)
+    magnitude = max(profile.frequency.noise_magnitudes)
     key = _key(
         profile,
-        noise_centers=profile.noise_centers,
+        noise_centers=profile.frequency.noise_centers,
         noise_magnitude=magnitude,
-        noise_images=profile.frequency_test_images,
+        noise_images=profile.analysis_test_images,
     )
 
     def compute() -> dict:
-        loader = evaluation_loader(profile, profile.frequency_test_images)
+        loader = evaluation_loader(profile, profile.analysis_test_images)
         out = {}
         for family in FAMILIES:
             run = shared_run(profile, family)
-            sweep = noise_sweep(run.model, loader, profile.noise_centers, [magnitude])
+            sweep = noise_sweep(run.model, loader, profile.frequency.noise_centers, [magnitude])
             out[family] = _run_summary(run) | {"noise": dataclasses.asdict(sweep)}
         return out
 
@@ -210,10 +210,10 @@ def lesions(profile: Profile) -> dict:
     """Lesion study (paper Fig. 10b) of the trained ResNet, AlterNet and local ViT.
 
     Each residual unit is removed alone (:mod:`course_lib.analysis.lesion`) and the accuracy
-    measured on the first ``profile.frequency_test_images`` test images (the images of the
+    measured on the first ``profile.analysis_test_images`` test images (the images of the
     noise test). Returns ``{family: LesionResult as a dict}``.
     """
-    n = profile.frequency_test_images
+    n = profile.analysis_test_images
 
     def compute() -> dict:
         loader = evaluation_loader(profile, n)

@@ -47,6 +47,18 @@ class DatasetInfo:
     classes: tuple[str, ...] = ()  # class names, in label order
 
 
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data a run uses, as one object: what a profile passes whole to :func:`make_loaders`."""
+
+    name: str = "synthetic"  # see DATASETS
+    n_train: int | None = None  # training images (None: the dataset's default)
+    n_test: int | None = None  # test images
+    image_size: int | None = None  # resize to this (None: the dataset's own)
+    augment: Augment = "basic"  # augmentation of the training set
+    synthetic: SyntheticConfig | None = None  # cue strengths etc. when name == "synthetic"
+
+
 class TransformedDataset(Dataset):
     """``(transform(image), label)`` for every ``(image, label)`` of another dataset."""
 
@@ -426,7 +438,7 @@ def get_dataset(
 
 
 def make_loaders(
-    name: str,
+    data: str | DataSpec,
     *,
     batch_size: int,
     fraction: float = 1.0,
@@ -451,8 +463,14 @@ def make_loaders(
     min(8, CPUs) for files; memory is pinned when ``device`` is CUDA. Under ``torch.distributed``,
     both loaders use a ``DistributedSampler`` (train shuffled with ``seed``; call
     ``loader.sampler.set_epoch(epoch)`` every epoch; the test sampler pads the last batch with
-    repeated images so every rank gets the same number). Other arguments: see ``get_dataset``.
+    repeated images so every rank gets the same number). ``data`` is a dataset name, or a
+    :class:`DataSpec` whose fields replace ``n_train``, ``n_test``, ``image_size``, ``augment``
+    and ``synthetic_config``. Other arguments: see ``get_dataset``.
     """
+    name = data
+    if isinstance(data, DataSpec):
+        name, n_train, n_test = data.name, data.n_train, data.n_test
+        image_size, augment, synthetic_config = data.image_size, data.augment, data.synthetic
     common: dict[str, Any] = dict(
         root=root,
         download=download,
