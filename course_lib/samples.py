@@ -1,0 +1,85 @@
+"""Fixed samples of a profile's data that the chapters analyse, the same on every call.
+
+- :func:`training_batches`: shuffled, augmented training batches (Hessian spectra, surfaces);
+- :func:`evaluation_images`: test images as tensors, optionally with a cue removed (noise, cues);
+- :func:`evaluation_loader`: the test set in fixed order (lesions, accuracy under noise).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Subset, TensorDataset
+
+from course_lib.config import Profile
+from course_lib.data import DatasetInfo, get_dataset, make_loaders
+
+
+def training_batches(
+    profile: Profile, *, batch_size: int, n_batches: int, fraction: float = 1.0, seed: int = 0
+) -> list[tuple[Tensor, Tensor]]:
+    """The first ``n_batches`` shuffled, augmented batches of the profile's training set.
+
+    The same data a model with ``fraction`` was trained on (the class-balanced subset of
+    chapter 01), augmented as in training (``profile.train.augment``; no mixup), and the same
+    batches on every call: the shuffling and the augmentations are seeded by ``seed``, and the
+    global RNG is restored afterwards.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        loader, _, _ = make_loaders(
+            profile.data_spec(), batch_size=batch_size, fraction=fraction, seed=seed
+        )
+        batches = list(itertools.islice(loader, n_batches))
+    if len(batches) < n_batches:
+        raise ValueError(
+            f"the training set gives only {len(batches)} batches of {batch_size}; "
+            f"lower n_batches (profile.hessian.batches / landscape.batches) to at most that"
+        )
+    return batches
+
+
+def evaluation_images(
+    profile: Profile, *, cues: str = "both", n: int | None = None, image_size: int | None = None
+) -> tuple[Tensor, Tensor, DatasetInfo]:
+    """Normalised test images ``(N, 3, H, W)``, labels ``(N,)`` and the dataset's info.
+
+    ``n`` defaults to the profile's ``analysis_test_images`` (else its whole test set);
+    ``image_size`` to the profile's. ``cues`` other than ``"both"`` need the synthetic data
+    (cue-removal sets): for the same ``n`` they share every image's background, jitter and label
+    with the full set.
+    """
+    dataset, info = get_dataset(
+        profile.data,
+        train=False,
+        n=n or profile.analysis_test_images or profile.n_test,
+        image_size=image_size or profile.image_size,
+        cues=cues,
+        synthetic_config=profile.synthetic,
+    )
+    if isinstance(dataset, TensorDataset):
+        images, labels = dataset.tensors
+    else:  # files (CIFAR, folders): stack once
+        batches = list(DataLoader(dataset, batch_size=512))
+        images = torch.cat([images for images, _ in batches])
+        labels = torch.cat([labels for _, labels in batches])
+    return images, labels.long(), info
+
+
+def evaluation_loader(profile: Profile, n: int | None = None) -> DataLoader:
+    """The profile's test set (its first ``n`` images if given), in fixed order."""
+    dataset, _ = get_dataset(
+        profile.data,
+        train=False,
+        n=profile.n_test,
+        image_size=profile.image_size,
+        synthetic_config=profile.synthetic,
+    )
+    if n is not None and n < len(dataset):
+        dataset = Subset(dataset, range(n))
+    return DataLoader(dataset, batch_size=profile.train.batch_size, shuffle=False)
+
+
+__all__ = ["evaluation_images", "evaluation_loader", "training_batches"]
