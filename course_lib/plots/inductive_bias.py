@@ -15,20 +15,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from course_lib.plots.style import color_for, course_style
-
-#: Family labels as the chapter writes them.
-FAMILY_LABELS: dict[str, str] = {
-    "resnet": "ResNet",
-    "local_vit": "local ViT",
-    "vit": "ViT",
-    "alternet": "AlterNet",
-}
-
-
-def family_label(family: str) -> str:
-    """``"local_vit"`` → ``"local ViT"`` (unknown names pass through)."""
-    return FAMILY_LABELS.get(family, family)
+from course_lib.plots.style import color_for, course_style, family_label
 
 
 def interaction_mask(

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from course_lib.models import list_models, model_family
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 FAMILY_COLORS: dict[str, str] = {
     "resnet": "#d95f02",
@@ -27,18 +33,42 @@ KIND_COLORS: dict[str, str] = {
 }
 
 
+#: Family names as the chapters write them.
+FAMILY_LABELS: dict[str, str] = {
+    "resnet": "ResNet",
+    "local_vit": "local ViT",
+    "vit": "ViT",
+    "alternet": "AlterNet",
+}
+
+
+def family_label(family: str) -> str:
+    """``"local_vit"`` → ``"local ViT"`` (unknown names pass through)."""
+    return FAMILY_LABELS.get(family, family)
+
+
 def family_of(model_name: str) -> str:
-    """Map a model name such as ``vit_tiny`` or ``alternet50`` to its family key."""
-    name = model_name.lower()
-    for family in ("local_vit", "alternet", "resnet", "vit"):
-        if name.startswith(family):
-            return family
-    return "other"
+    """The family of a registered model (``vit_tiny`` → ``vit``), from the model registry.
+
+    A family name passes through; a label such as ``"vit_mini (init)"`` is read by its first
+    word; unknown names are ``"other"``.
+    """
+    name = model_name.split(" ", 1)[0].lower()
+    if name in FAMILY_COLORS:
+        return name
+    return model_family(name) if name in list_models() else "other"
 
 
 def color_for(model_name: str) -> str:
     """The course's colour for a model name or family name."""
     return FAMILY_COLORS.get(model_name, FAMILY_COLORS[family_of(model_name)])
+
+
+def axes_or_new(ax: Axes | None, figsize: tuple[float, float] = (6.0, 3.6)) -> Axes:
+    """``ax`` itself, or the axes of a new figure of ``figsize`` inches."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)[1] if ax is None else ax
 
 
 @contextlib.contextmanager
