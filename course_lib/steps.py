@@ -70,10 +70,22 @@ def decode(value: Any) -> Any:
     return value
 
 
+#: Result types defined outside ``course_lib`` that :func:`decode` may rebuild.
+_ALLOWED: set[str] = set()
+
+
+def allow_result_types(*types: type) -> None:
+    """Let :func:`decode` rebuild these dataclasses too (e.g. a researcher's own step results)."""
+    _ALLOWED.update(f"{t.__module__}:{t.__qualname__}" for t in types)
+
+
 def _result_type(name: str) -> type:
     module, _, qualname = name.partition(":")
-    if not module.startswith("course_lib."):
-        raise ValueError(f"refusing to rebuild {name!r}: only course_lib result types are loaded")
+    if not module.startswith("course_lib.") and name not in _ALLOWED:
+        raise ValueError(
+            f"refusing to rebuild {name!r}: only course_lib result types and those passed to "
+            "allow_result_types are loaded"
+        )
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
@@ -120,4 +132,4 @@ def cached_step(func: Callable[P, R]) -> Callable[..., R]:
     return wrapper
 
 
-__all__ = ["cached_step", "decode", "encode", "key_value"]
+__all__ = ["allow_result_types", "cached_step", "decode", "encode", "key_value"]
