@@ -1,0 +1,117 @@
+"""Each claim's verdict, from a test of that claim's own contrast (declared before the run).
+
+A verdict is "reproduced" when the whole contrast holds, "partly" when part of it holds and
+nothing in it is reversed, and "not reproduced" when the contrast's core is reversed or none of
+it holds. The chapters pass measured numbers in; these functions know nothing of models.
+
+| claim | contrast tested |
+|---|---|
+| C1 | train NLL Conv < local MSA < global MSA: all three pairs (:func:`order_verdict`) |
+| C2 | ViT train NLL falls with more data, step by step (:func:`trend_verdict`) |
+| C3 | ViT's median λ_max below ResNet's (:func:`less_verdict`) |
+| C4 | NEP small-data ViT > ViT > ResNet (:func:`order_verdict`, descending) |
+| C5, C7 | MSA lowers, Conv and MLP raise (:func:`filter_verdict`) |
+| C6 | ResNet's drop high-frequency-specific, ViT's not (:func:`robustness_verdict`) |
+| C8 | AlterNet ≥ ResNet on accuracy or on high-frequency robustness (:func:`alternet_verdict`) |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import combinations, pairwise
+
+REPRODUCED, PARTLY, NOT = "reproduced", "partly", "not reproduced"
+
+
+def order_verdict(values: Mapping[str, float], order: Sequence[str]) -> str:
+    """``values`` increasing along ``order`` (e.g. Conv < local MSA < global MSA).
+
+    Every pair is checked: all in order → reproduced; the two ends in order but an inner pair
+    not → partly; the two ends reversed or equal → not reproduced.
+    """
+    pairs = [values[a] < values[b] for a, b in combinations(order, 2)]
+    if all(pairs):
+        return REPRODUCED
+    return PARTLY if values[order[0]] < values[order[-1]] else NOT
+
+
+def trend_verdict(values: Sequence[float]) -> str:
+    """``values`` (e.g. train NLL at growing data fractions) falling.
+
+    Every step falls → reproduced; the last below the first but a step rises → partly; the last
+    at or above the first → not reproduced.
+    """
+    if len(values) < 2:
+        raise ValueError("a trend needs at least two values")
+    if all(b < a for a, b in pairwise(values)):
+        return REPRODUCED
+    return PARTLY if values[-1] < values[0] else NOT
+
+
+def less_verdict(smaller: float, larger: float) -> str:
+    """A two-value contrast: reproduced if ``smaller < larger``, else not reproduced."""
+    return REPRODUCED if smaller < larger else NOT
+
+
+def filter_verdict(change_by_kind: Mapping[str, float]) -> str:
+    """MSAs lower a quantity, Convs and MLPs raise it (C5: high-frequency Δ log amplitude; C7:
+    feature-map variance). ``change_by_kind`` maps "msa", "conv", "mlp" to a block's mean change.
+
+    The core contrast is MSA below Conv: reversed → not reproduced. With it, all three signs as
+    the paper says → reproduced, otherwise partly. A kind that is absent (a model without MLP
+    blocks) is not tested.
+    """
+    msa, conv = change_by_kind["msa"], change_by_kind["conv"]
+    if not msa < conv:
+        return NOT
+    signs = [msa < 0, conv > 0] + ([change_by_kind["mlp"] > 0] if "mlp" in change_by_kind else [])
+    return REPRODUCED if all(signs) else PARTLY
+
+
+def normalized_drop(clean: float, noisy: float, chance: float) -> float:
+    """Accuracy lost to noise as a share of what the model had above chance: a model near chance
+    cannot lose much in points, so raw drops are not comparable across models."""
+    if clean <= chance:
+        return float("nan")
+    return (clean - noisy) / (clean - chance)
+
+
+def robustness_verdict(resnet: tuple[float, float], vit: tuple[float, float]) -> str:
+    """C6: each family's (low-band, high-band) normalised drop.
+
+    The ResNet's drop is high-frequency-specific (high > low) and the ViT's is not (high ≤ low):
+    both → reproduced; one → partly; neither → not reproduced.
+    """
+    checks = [resnet[1] > resnet[0], vit[1] <= vit[0]]
+    return REPRODUCED if all(checks) else PARTLY if any(checks) else NOT
+
+
+def alternet_verdict(
+    alternet_accuracy: float,
+    resnet_accuracy: float,
+    alternet_high_drop: float,
+    resnet_high_drop: float,
+) -> tuple[str, str]:
+    """C8: AlterNet at least as good as the ResNet it is built from, on accuracy or on
+    high-frequency robustness (lower normalised drop). Returns (verdict, which: "accuracy and
+    robustness", "accuracy", "robustness" or "neither")."""
+    better = {
+        "accuracy": alternet_accuracy >= resnet_accuracy,
+        "robustness": alternet_high_drop <= resnet_high_drop,
+    }
+    which = " and ".join(k for k, v in better.items() if v) or "neither"
+    return (REPRODUCED if any(better.values()) else NOT), which
+
+
+__all__ = [
+    "NOT",
+    "PARTLY",
+    "REPRODUCED",
+    "alternet_verdict",
+    "filter_verdict",
+    "less_verdict",
+    "normalized_drop",
+    "order_verdict",
+    "robustness_verdict",
+    "trend_verdict",
+]

@@ -1,0 +1,85 @@
+"""Verdict functions on hand-made inputs: a contrast that holds, holds in part, or is reversed."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from course_lib.report import VERDICTS
+from course_lib.report.verdicts import (
+    NOT,
+    PARTLY,
+    REPRODUCED,
+    alternet_verdict,
+    filter_verdict,
+    less_verdict,
+    normalized_drop,
+    order_verdict,
+    robustness_verdict,
+    trend_verdict,
+)
+
+ORDER = ("resnet", "local_vit", "vit")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"resnet": 1.0, "local_vit": 1.5, "vit": 2.0}, REPRODUCED),
+        ({"resnet": 1.0, "local_vit": 2.5, "vit": 2.0}, PARTLY),  # inner pair out of order
+        ({"resnet": 1.6, "local_vit": 1.0, "vit": 2.0}, PARTLY),
+        ({"resnet": 2.0, "local_vit": 1.5, "vit": 1.0}, NOT),  # reversed
+        ({"resnet": 2.0, "local_vit": 1.0, "vit": 2.0}, NOT),  # ends equal
+    ],
+)
+def test_order_verdict(values, expected):
+    assert order_verdict(values, ORDER) == expected
+
+
+def test_trend_verdict():
+    assert trend_verdict([3.0, 2.5, 2.0]) == REPRODUCED
+    assert trend_verdict([3.0, 3.2, 2.0]) == PARTLY
+    assert trend_verdict([2.0, 1.5, 2.5]) == NOT
+    with pytest.raises(ValueError, match="two values"):
+        trend_verdict([1.0])
+
+
+def test_less_verdict():
+    assert less_verdict(1.0, 2.0) == REPRODUCED and less_verdict(2.0, 1.0) == NOT
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"msa": -0.3, "conv": 0.5, "mlp": 0.1}, REPRODUCED),
+        ({"msa": -0.3, "conv": 0.5, "mlp": -0.1}, PARTLY),  # MLP lowers too
+        ({"msa": -0.3, "conv": 0.5}, REPRODUCED),  # no MLP blocks: not tested
+        ({"msa": 0.2, "conv": 0.5, "mlp": 0.1}, PARTLY),  # MSA raises, less than Conv
+        ({"msa": -0.26, "conv": -0.87, "mlp": -0.06}, NOT),  # Conv lowers more: reversed
+    ],
+)
+def test_filter_verdict(changes, expected):
+    assert filter_verdict(changes) == expected
+
+
+def test_normalized_drop():
+    assert normalized_drop(60.0, 35.0, 10.0) == pytest.approx(0.5)
+    assert math.isnan(normalized_drop(9.0, 8.0, 10.0))
+
+
+def test_robustness_verdict():
+    assert robustness_verdict(resnet=(0.1, 0.6), vit=(0.3, 0.2)) == REPRODUCED
+    assert robustness_verdict(resnet=(0.1, 0.6), vit=(0.2, 0.3)) == PARTLY
+    assert robustness_verdict(resnet=(0.6, 0.1), vit=(0.2, 0.3)) == NOT
+
+
+def test_alternet_verdict_says_which():
+    assert alternet_verdict(80.0, 78.0, 0.2, 0.3) == (REPRODUCED, "accuracy and robustness")
+    assert alternet_verdict(77.0, 78.0, 0.2, 0.3) == (REPRODUCED, "robustness")
+    assert alternet_verdict(79.0, 78.0, 0.4, 0.3) == (REPRODUCED, "accuracy")
+    assert alternet_verdict(77.0, 78.0, 0.4, 0.3) == (NOT, "neither")
+
+
+def test_verdicts_are_the_boxes_vocabulary():
+    assert {REPRODUCED, PARTLY, NOT} == set(VERDICTS)
