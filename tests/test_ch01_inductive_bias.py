@@ -1,5 +1,9 @@
 """Chapter 01 (C1, C2): interaction ranges, final metrics, verdicts and the cached steps' plumbing.
 
+Covers the chapter module, its records and prose (:mod:`course_lib.report.inductive_bias`), its
+figures (:mod:`course_lib.plots.inductive_bias`) and its widget
+(:mod:`course_lib.widgets.inductive_bias`).
+
 No model is trained here: ``trained_model`` is replaced by a fake that records its arguments.
 """
 
@@ -21,23 +25,35 @@ from course_lib.plots.inductive_bias import (
     plot_fraction_sweep,
     plot_interaction_range,
 )
+from course_lib.report import inductive_bias as report
+from course_lib.report.inductive_bias import RunRecord
 from course_lib.train import History
+from course_lib.widgets.inductive_bias import (
+    ModelGeometry,
+    interaction_range_explorer,
+    model_geometry,
+)
 
 SMOKE = get_profile("smoke")
 
 
-def history(train_nll: float, test_nll: float, epochs: int = 2) -> dict:
+def history(train_nll: float, test_nll: float, epochs: int = 2) -> History:
     h = History()
     for e in range(1, epochs + 1):
-        h.append(epoch=e, train_nll=train_nll + (epochs - e), train_error=10.0 * train_nll,
-                 test_nll=test_nll, test_error=10.0 * test_nll, lr=0.0, seconds=1.5)  # fmt: skip
-    return h.to_dict()
+        h.append(
+            epoch=e,
+            train_nll=train_nll + (epochs - e),
+            train_error=10.0 * train_nll,
+            test_nll=test_nll,
+            test_error=10.0 * test_nll,
+            lr=0.0,
+            seconds=1.5,
+        )
+    return h
 
 
-def record(train_nll: float, test_nll: float) -> dict:
-    h = history(train_nll, test_nll)
-    return {"final": ch01.final_metrics(h), "history": h, "model": "m", "parameters": 10,
-            "train_seconds": 3.0}  # fmt: skip
+def record(train_nll: float, test_nll: float) -> RunRecord:
+    return RunRecord(model="m", parameters=10, history=history(train_nll, test_nll))
 
 
 # --- interaction ranges: known answers ---------------------------------------------------------
@@ -53,8 +69,9 @@ def test_conv_receptive_field_grows_by_two_pixels_per_layer(layers):
 
 def test_local_window_is_aligned_contains_the_position_and_ignores_depth():
     for layers in (1, 4):
-        mask = interaction_mask("local", image_size=32, position=(13, 18), layers=layers,
-                                patch_size=4, window=4)  # fmt: skip
+        mask = interaction_mask(
+            "local", image_size=32, position=(13, 18), layers=layers, patch_size=4, window=4
+        )
         expected = torch.zeros(32, 32, dtype=torch.bool)
         expected[0:16, 16:32] = True
         assert torch.equal(mask, expected)
@@ -74,47 +91,61 @@ def test_global_attention_sees_everything_and_bad_inputs_raise():
 
 
 def test_final_metrics_takes_the_last_epoch_and_the_gaps():
-    final = ch01.final_metrics(history(train_nll=0.5, test_nll=0.8, epochs=3))
-    assert final["train_nll"] == 0.5 and final["test_nll"] == 0.8
-    assert final["nll_gap"] == pytest.approx(0.3)
-    assert final["error_gap"] == pytest.approx(3.0)
+    final = report.final_metrics(history(train_nll=0.5, test_nll=0.8, epochs=3))
+    assert final.train_nll == 0.5 and final.test_nll == 0.8
+    assert final.nll_gap == pytest.approx(0.3)
+    assert final.error_gap == pytest.approx(3.0)
+    assert record(0.5, 0.8).final == final  # a record's final metrics are its history's last
+    assert record(0.5, 0.8).train_seconds == pytest.approx(3.0)
     with pytest.raises(ValueError, match="no epochs"):
-        ch01.final_metrics(History().to_dict())
+        report.final_metrics(History())
 
 
 def test_architecture_summary_counts_the_registered_models():
-    rows = ch01.architecture_summary(SMOKE)
-    assert [r["family"] for r in rows] == ["resnet", "local_vit", "vit", "alternet"]
+    rows = report.architecture_summary(SMOKE)
+    assert [r.family for r in rows] == ["resnet", "local_vit", "vit", "alternet"]
     for r in rows:
-        model = create_model(r["model"], image_size=SMOKE.image_size)
-        assert r["parameters"] == sum(p.numel() for p in model.parameters())
-    by_family = {r["family"]: r for r in rows}
-    assert "all 64 tokens" in by_family["vit"]["one_layer_mixes"]
-    assert "4×4 tokens" in by_family["local_vit"]["one_layer_mixes"]
-    table = ch01.format_summary(rows).splitlines()
+        model = create_model(r.model, image_size=SMOKE.image_size)
+        assert r.parameters == sum(p.numel() for p in model.parameters())
+        assert report.parameter_count(model) == r.parameters
+    by_family = {r.family: r for r in rows}
+    assert "all 64 tokens" in by_family["vit"].one_layer_mixes
+    assert "4×4 tokens" in by_family["local_vit"].one_layer_mixes
+    glued = report.parameter_glue(rows)
+    ratio = by_family["vit"].parameters / by_family["resnet"].parameters
+    assert glued["vit_resnet_param_ratio"] == f"{ratio:.1f}"
+    assert ("not for lack of parameters" in glued["param_remark"]) == (ratio >= 1)
+    table = report.format_summary(rows).splitlines()
     assert len(table) == 2 + len(rows)
     assert all(line == line.rstrip() for line in table)
 
 
 def test_model_geometry_reads_the_profile_models():
-    geometry = ch01.model_geometry(SMOKE)
-    assert geometry == {"image_size": 32, "kernel": 3, "patch_size": 4, "local_patch_size": 4,
-                        "window": 4}  # fmt: skip
+    geometry = model_geometry(SMOKE)
+    assert geometry == ModelGeometry(
+        image_size=32, kernel=3, patch_size=4, local_patch_size=4, window=4
+    )
 
 
 def test_order_text_sorts_ascending():
-    text = ch01.order_text({"resnet": 0.4, "local_vit": 0.9, "vit": 0.6})
+    text = report.order_text({"resnet": 0.4, "local_vit": 0.9, "vit": 0.6})
     assert text == "ResNet (0.4) < ViT (0.6) < local ViT (0.9)"
 
 
 def test_c1_verdicts_follow_the_numbers():
-    paper_like = {"resnet": record(0.3, 0.5), "local_vit": record(0.5, 0.6),
-                  "vit": record(0.8, 0.85)}  # fmt: skip
+    paper_like = {
+        "resnet": record(0.3, 0.5),
+        "local_vit": record(0.5, 0.6),
+        "vit": record(0.8, 0.85),
+    }
     rows = ch01.c1_comparisons(paper_like)
     assert [r.verdict for r in rows] == ["reproduced", "reproduced", "reproduced"]
     assert "≈ read from Fig. 5a" in rows[0].paper
-    reversed_ = {"resnet": record(0.8, 0.85), "local_vit": record(0.5, 0.6),
-                 "vit": record(0.3, 1.5)}  # fmt: skip
+    reversed_ = {
+        "resnet": record(0.8, 0.85),
+        "local_vit": record(0.5, 0.6),
+        "vit": record(0.3, 1.5),
+    }
     rows = ch01.c1_comparisons(reversed_)
     # train NLL: no consecutive pair in order; test error 8.5, 6, 15: one of two pairs
     assert [r.verdict for r in rows] == ["not reproduced", "partly", "not reproduced"]
@@ -138,7 +169,7 @@ def fake_trained_model(monkeypatch):
     def fake(family, *, profile, fraction=1.0, **kwargs):
         calls.append((family, profile.name, fraction, kwargs))
         name = profile.models[family]
-        h = History.from_dict(history(1.0 + fraction, 1.5))
+        h = history(1.0 + fraction, 1.5)
         return TrainedModel(name, create_model(name), h, None, 10, 32)
 
     monkeypatch.setattr(ch01, "trained_model", fake)
@@ -149,9 +180,9 @@ def test_family_runs_uses_the_shared_models(fake_trained_model):
     runs = ch01.family_runs("smoke")
     assert list(runs) == ["resnet", "local_vit", "vit", "alternet"]
     assert all(kwargs == {} and f == 1.0 for _, _, f, kwargs in fake_trained_model)
-    assert runs["vit"]["model"] == "vit_tiny"
-    assert runs["vit"]["train_seconds"] == pytest.approx(3.0)
-    assert "ViT: vit_tiny" in ch01.training_budget(runs)
+    assert runs["vit"].model == "vit_tiny"
+    assert runs["vit"].train_seconds == pytest.approx(3.0)
+    assert "ViT: vit_tiny" in report.training_budget(runs)
 
 
 def test_fraction_sweep_covers_the_profile_fractions(fake_trained_model):
@@ -160,7 +191,7 @@ def test_fraction_sweep_covers_the_profile_fractions(fake_trained_model):
     assert [(fam, f) for fam, _, f, _ in fake_trained_model] == [
         ("vit", f) for f in sorted(SMOKE.data_fractions)
     ]
-    assert "ViT on 25%" in ch01.training_budget(sweep)
+    assert "ViT on 25%" in report.training_budget(sweep)
 
 
 def test_steps_are_registered():
@@ -173,7 +204,7 @@ def test_steps_are_registered():
 
 
 def test_figures_draw():
-    finals = {f: record(0.5, 0.6)["final"] for f in ("resnet", "local_vit", "vit")}
+    finals = {f: record(0.5, 0.6).final for f in ("resnet", "local_vit", "vit")}
     sweep = {0.25: record(0.4, 0.9), 1.0: record(0.5, 0.6)}
     figures = [
         plot_final_metrics(finals),
@@ -186,49 +217,95 @@ def test_figures_draw():
 
 
 def test_explorer_static_and_interactive():
-    fig = ch01.interaction_range_explorer(SMOKE, interactive=False)
+    fig = interaction_range_explorer(SMOKE, interactive=False)
     assert isinstance(fig, Figure)
-    ui = ch01.interaction_range_explorer(SMOKE, interactive=True)
+    ui = interaction_range_explorer(SMOKE, interactive=True)
     assert ui.__class__.__name__ == "VBox"
     plt.close("all")
 
 
 def test_readings_follow_the_numbers():
-    final = {"resnet": record(0.3, 0.5)["final"], "local_vit": record(0.5, 0.6)["final"],
-             "vit": record(0.8, 0.85)["final"]}  # fmt: skip
-    assert "underfits, as the paper says" in ch01.c1_reading(final)
-    final["vit"] = record(0.2, 0.9)["final"]
-    assert "leans towards overfitting" in ch01.c1_reading(final)
+    final = {"resnet": record(0.3, 0.5).final, "local_vit": record(0.5, 0.6).final}
+    final["vit"] = record(0.8, 0.85).final
+    assert "underfits, as the paper says" in report.c1_reading(final)
+    final["vit"] = record(0.2, 0.9).final
+    assert "leans towards overfitting" in report.c1_reading(final)
     memorised = {0.1: record(0.1, 1.0), 1.0: record(0.5, 0.6)}
-    assert "memorises" in ch01.c2_reading(memorised)
-    assert "lowers the test error" in ch01.c2_reading(memorised)
+    assert "memorises" in report.c2_reading(memorised)
+    assert "lowers the test error" in report.c2_reading(memorised)
     paper_like = {0.1: record(0.9, 1.0), 1.0: record(0.5, 0.6)}
-    assert "as in the paper: more data helps" in ch01.c2_reading(paper_like)
+    assert "as in the paper: more data helps" in report.c2_reading(paper_like)
     saturated = {0.1: record(0.01, 0.02), 1.0: record(0.02, 0.03)}
-    assert "neither the paper's underfitting nor overfitting" in ch01.c2_reading(saturated)
-    assert "does not lower the test error" in ch01.c2_reading(saturated)
+    assert "neither the paper's underfitting nor overfitting" in report.c2_reading(saturated)
+    assert "does not lower the test error" in report.c2_reading(saturated)
 
 
 def test_scale_remark_says_when_the_task_is_solved():
-    easy = {f: record(0.01, 0.02)["final"] for f in ch01.C1_FAMILIES}  # test error 0.2 %
-    assert "easy for all of them" in ch01.c1_scale_remark(easy)
-    hard = {f: record(2.0, 2.1)["final"] for f in ch01.C1_FAMILIES}  # test error 21 %
-    assert "far from solved" in ch01.c1_scale_remark(hard)
+    easy = {f: record(0.01, 0.02).final for f in ch01.C1_FAMILIES}  # test error 0.2 %
+    assert "easy for all of them" in report.c1_scale_remark(easy)
+    hard = {f: record(2.0, 2.1).final for f in ch01.C1_FAMILIES}  # test error 21 %
+    assert "far from solved" in report.c1_scale_remark(hard)
 
 
 def test_local_vit_remark_places_the_local_model():
-    final = {"resnet": record(0.1, 0.2)["final"], "vit": record(0.3, 0.4)["final"]}
+    final = {"resnet": record(0.1, 0.2).final, "vit": record(0.3, 0.4).final}
     for train, expected in ((0.2, "between"), (0.5, "never exchange"), (0.05, "below")):
-        final["local_vit"] = record(train, 0.3)["final"]
-        assert expected in ch01.local_vit_remark(final)
+        final["local_vit"] = record(train, 0.3).final
+        assert expected in report.local_vit_remark(final)
 
 
 def test_train_nll_at_reads_the_same_share_of_every_run():
     runs = {"a": record(0.3, 0.5), "b": record(0.6, 0.9)}  # two epochs: 1.3 then 0.3, ...
-    assert ch01.train_nll_at(runs, 0.4) == (1, {"a": 1.3, "b": 1.6})
-    assert ch01.train_nll_at(runs, 1.0) == (2, {"a": 0.3, "b": 0.6})
+    assert report.train_nll_at(runs, 0.4) == (1, {"a": 1.3, "b": 1.6})
+    assert report.train_nll_at(runs, 1.0) == (2, {"a": 0.3, "b": 0.6})
 
 
 def test_comparisons_gives_the_whole_box(fake_trained_model):
     rows = ch01.comparisons("smoke")
     assert [r.claim[:3] for r in rows] == ["C1:", "C1:", "C1:", "C2:", "C2:"]
+
+
+# --- what the notebook glues into its text -----------------------------------------------------
+
+
+def test_glue_values_follow_the_numbers():
+    # two epochs each: train NLL 1 + x, then x
+    runs = {
+        "resnet": record(0.3, 0.5),
+        "local_vit": record(0.5, 0.6),
+        "vit": record(0.8, 0.85),
+        "alternet": record(0.2, 0.4),
+    }
+    glued = report.c1_glue(runs)
+    assert glued["c1_train_order"] == "ResNet (0.3) < local ViT (0.5) < ViT (0.8)"
+    assert glued["c1_test_order"] == "ResNet (5) < local ViT (6) < ViT (8.5)"
+    assert glued["c1_gaps"] == "ResNet +0.200, local ViT +0.100, ViT +0.050"
+    assert glued["c1_vit_gap"] == "+0.050" and glued["c1_vit_resnet_ratio"] == "2.7"
+    assert glued["c1_early_epoch"] == 1
+    assert glued["c1_early_order"] == "ResNet (1.3) < local ViT (1.5) < ViT (1.8)"
+    assert glued["alternet_test_error"] == "4.0" and glued["alternet_train_nll"] == "0.2"
+    assert "underfits, as the paper says" in glued["c1_reading"]
+    sweep = {0.25: record(0.1, 1.0), 1.0: record(0.5, 0.6)}
+    glued = report.c2_glue(sweep)
+    assert glued["c2_small"] == "25%" and glued["c2_small_epochs"] == 2
+    assert (glued["c2_small_train"], glued["c2_full_train"]) == ("0.1", "0.5")
+    assert (glued["c2_small_gap"], glued["c2_full_gap"]) == ("+0.900", "+0.100")
+    assert glued["c2_train_direction"] == "lower" and "memorises" in glued["c2_reading"]
+
+
+def test_every_glued_name_of_the_notebook_is_produced():
+    import json
+    import re
+    from pathlib import Path
+
+    notebook = Path(__file__).parents[1] / "notebooks" / "01_inductive_bias.ipynb"
+    cells = json.loads(notebook.read_text())["cells"]
+    text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    used = set(re.findall(r"\{glue:text\}`(\w+)`", text))
+    runs = {f: record(0.3, 0.5) for f in ch01.C1_FAMILIES + ch01.PREVIEW_FAMILIES}
+    produced = (
+        report.parameter_glue(report.architecture_summary(SMOKE)).keys()
+        | report.c1_glue(runs).keys()
+        | report.c2_glue({0.5: record(0.2, 0.3), 1.0: record(0.3, 0.4)}).keys()
+    )
+    assert used and used <= produced

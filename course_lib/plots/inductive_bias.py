@@ -7,6 +7,7 @@ AlterNet purple); the data-size sweep draws the ViT in shades of its blue, darke
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,6 +17,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from course_lib.plots.style import color_for, course_style, family_label
+
+if TYPE_CHECKING:  # the records chapter 01 plots (report sits on the same floor as plots)
+    from course_lib.report.inductive_bias import FinalMetrics, RunRecord
 
 
 def interaction_mask(
@@ -139,15 +143,16 @@ def plot_interaction_range(
     return fig
 
 
-def plot_final_metrics(runs: Mapping[str, Mapping[str, float]], *, log_nll: bool = False) -> Figure:
+def plot_final_metrics(finals: Mapping[str, FinalMetrics], *, log_nll: bool = False) -> Figure:
     """Bars of the final train and test NLL and error of each model family (claim C1).
 
-    ``runs`` maps a family to its final metrics (``train_nll``, ``test_nll``, ``train_error``,
-    ``test_error``), e.g. :func:`course_lib.chapters.ch01_inductive_bias.final_metrics`. Solid
-    bars: training set (augmented batches, as measured during training); hatched: test set.
-    ``log_nll`` draws the NLL on a log axis (for losses near zero, where ratios matter).
+    ``finals`` maps a family to its final metrics (anything with ``train_nll``, ``test_nll``,
+    ``train_error`` and ``test_error`` attributes, e.g.
+    :class:`course_lib.report.inductive_bias.FinalMetrics`). Solid bars: training set (augmented
+    batches, as measured during training); hatched: test set. ``log_nll`` draws the NLL on a log
+    axis (for losses near zero, where ratios matter).
     """
-    families = list(runs)
+    families = list(finals)
     x = np.arange(len(families))
     width = 0.38
     with course_style():
@@ -155,15 +160,15 @@ def plot_final_metrics(runs: Mapping[str, Mapping[str, float]], *, log_nll: bool
         for ax, metric, unit in ((axes[0], "nll", "NLL (nats)"), (axes[1], "error", "error (%)")):
             for i, family in enumerate(families):
                 colour = color_for(family)
-                train, test = runs[family][f"train_{metric}"], runs[family][f"test_{metric}"]
-                ax.bar(i - width / 2, train, width, color=colour,
-                       label="train (augmented)" if i == 0 else None)  # fmt: skip
-                ax.bar(i + width / 2, test, width, color=to_rgba(colour, 0.25), ec=colour,
-                       hatch="//", label="test" if i == 0 else None)  # fmt: skip
+                train = getattr(finals[family], f"train_{metric}")
+                test = getattr(finals[family], f"test_{metric}")
+                train_label = "train (augmented)" if i == 0 else None
+                ax.bar(i - width / 2, train, width, color=colour, label=train_label)
+                test_style = {"color": to_rgba(colour, 0.25), "ec": colour, "hatch": "//"}
+                ax.bar(i + width / 2, test, width, label="test" if i == 0 else None, **test_style)
                 for offset, value in ((-width / 2, train), (width / 2, test)):
                     text = f"{value:.2g}" if metric == "nll" else f"{value:.1f}"
-                    ax.annotate(text, (i + offset, value), ha="center", va="bottom", fontsize=7,
-                                xytext=(0, 2), textcoords="offset points")  # fmt: skip
+                    ax.annotate(text, (i + offset, value), **_VALUE_LABEL)
             ax.set_xticks(x, [family_label(f) for f in families])
             ax.set(ylabel=unit, title=f"final {metric.upper() if metric == 'nll' else metric}")
             ax.margins(y=0.15)
@@ -175,46 +180,60 @@ def plot_final_metrics(runs: Mapping[str, Mapping[str, float]], *, log_nll: bool
     return fig
 
 
+#: How a bar's value is written above it.
+_VALUE_LABEL = {
+    "ha": "center",
+    "va": "bottom",
+    "fontsize": 7,
+    "xytext": (0, 2),
+    "textcoords": "offset points",
+}
+
+
 def _fraction_colours(fractions: Sequence[float]) -> list:
     shades = plt.get_cmap("Blues")(np.linspace(0.35, 0.95, len(fractions)))
     order = np.argsort(np.argsort(fractions))  # darker = more data
     return [shades[k] for k in order]
 
 
-def plot_fraction_sweep(sweep: Mapping[float, Mapping], *, log_nll: bool = False) -> Figure:
+def plot_fraction_sweep(sweep: Mapping[float, RunRecord], *, log_nll: bool = False) -> Figure:
     """The ViT on growing data fractions (claim C2): curves, final NLL and final error.
 
-    ``sweep`` maps a fraction to ``{"history": {...lists...}, "final": {...}}`` as returned by
-    :func:`course_lib.chapters.ch01_inductive_bias.fraction_sweep`. Left: train (solid) and test
+    ``sweep`` maps a fraction to its run (anything with a ``history``
+    (:class:`~course_lib.train.History`) and ``final`` metrics, e.g. the
+    :class:`course_lib.report.inductive_bias.RunRecord` of
+    :func:`course_lib.chapters.ch01_inductive_bias.fraction_sweep`). Left: train (solid) and test
     (dashed) NLL against training progress in full-data epochs (every run takes the same number
     of steps); middle and right: the final values against the fraction (log axis).
     ``log_nll`` puts both NLL panels on a log axis.
     """
     fractions = sorted(sweep)
     colours = _fraction_colours(fractions)
-    finals = {m: [sweep[f]["final"][m] for f in fractions] for m in
-              ("train_nll", "test_nll", "train_error", "test_error")}  # fmt: skip
+    metrics = ("train_nll", "test_nll", "train_error", "test_error")
+    finals = {m: [getattr(sweep[f].final, m) for f in fractions] for m in metrics}
     vit = color_for("vit")
     with course_style():
         fig, (ax_curve, ax_nll, ax_err) = plt.subplots(1, 3, figsize=(12, 3.6))
         for f, colour in zip(fractions, colours, strict=True):
-            h = sweep[f]["history"]
-            progress = np.asarray(h["epoch"], dtype=float) * f  # full-data epochs
-            ax_curve.plot(progress, h["train_nll"], "-o", color=colour, ms=2.5, label=f"{f:.0%}")
-            ax_curve.plot(progress, h["test_nll"], "--", color=colour)
-        ax_curve.set(xlabel="training progress (full-data epochs)", ylabel="NLL (nats)",
-                     title="NLL during training")  # fmt: skip
+            h = sweep[f].history
+            progress = np.asarray(h.epoch, dtype=float) * f  # full-data epochs
+            ax_curve.plot(progress, h.train_nll, "-o", color=colour, ms=2.5, label=f"{f:.0%}")
+            ax_curve.plot(progress, h.test_nll, "--", color=colour)
+        ax_curve.set(
+            xlabel="training progress (full-data epochs)",
+            ylabel="NLL (nats)",
+            title="NLL during training",
+        )
         ax_curve.legend(fontsize=7, title="data (solid: train, dashed: test)", title_fontsize=7)
         for ax, metric, unit in ((ax_nll, "nll", "NLL (nats)"), (ax_err, "error", "error (%)")):
-            ax.plot(fractions, finals[f"train_{metric}"], "-o", color=vit,
-                    label="train (augmented)")  # fmt: skip
-            ax.plot(fractions, finals[f"test_{metric}"], "--s", color=vit, mfc="white",
-                    label="test")  # fmt: skip
+            train, test = finals[f"train_{metric}"], finals[f"test_{metric}"]
+            ax.plot(fractions, train, "-o", color=vit, label="train (augmented)")
+            ax.plot(fractions, test, "--s", color=vit, mfc="white", label="test")
             ax.set_xscale("log")
             ax.set_xticks(fractions, [f"{f:.0%}" for f in fractions])
             ax.minorticks_off()
-            ax.set(xlabel="fraction of the training set", ylabel=unit,
-                   title=f"final {metric.upper() if metric == 'nll' else metric}")  # fmt: skip
+            title = f"final {metric.upper() if metric == 'nll' else metric}"
+            ax.set(xlabel="fraction of the training set", ylabel=unit, title=title)
         ax_nll.legend(fontsize=8)
         if log_nll:
             ax_curve.set_yscale("log")
