@@ -3,7 +3,7 @@
 The photo is Grace Hopper's portrait that matplotlib ships as sample data, so nothing is
 downloaded. Frequencies are in units of π radians per pixel, per axis: 0 is the mean (DC) and
 1 is the Nyquist frequency, a pattern that flips sign from one pixel to the next. Like
-:func:`course_lib.analysis.robustness.band_mask`, which the filters reuse, the frequency of an FFT
+:func:`course_lib.analysis.spectral.band_mask`, which the filters reuse, the frequency of an FFT
 bin is ``max(|f_y|, |f_x|)``: bands are square annuli in the spectrum, the same bands that the
 band-limited noise of chapter 03 uses and the diagonal that its Fourier analysis reads.
 """
@@ -17,10 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from course_lib.analysis.robustness import band_mask
+from course_lib.analysis.spectral import band_mask, log_amplitude
 
 PHOTO_NAME = "grace_hopper.jpg"  # in matplotlib's mpl-data/sample_data
-LOG_EPS = 1e-6  # added to the amplitude before the log
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights for R, G, B
 
 
@@ -64,14 +63,15 @@ def spectrum_frequencies(n: int) -> Tensor:
 
 
 def log_amplitude_spectrum(image: Tensor) -> Tensor:
-    """``log(|FFT| + 1e-6)`` over the last two dims, centred for display (DC in the middle).
+    """``log(|FFT| + LOG_EPS)`` over the last two dims, centred for display (DC in the middle).
 
     ``image`` is ``(..., H, W)``; the result has the same shape, with zero frequency at index
     ``(H // 2, W // 2)`` (see :func:`spectrum_frequencies`). The transform is orthonormal, so the
     squared amplitudes sum to the squared pixel values (Parseval) whatever the image size.
+    ``LOG_EPS`` and the log amplitude come from :mod:`course_lib.analysis.spectral`.
     """
     spectrum = torch.fft.fft2(image.float(), norm="ortho")
-    return torch.fft.fftshift(spectrum, dim=(-2, -1)).abs().add_(LOG_EPS).log_()
+    return log_amplitude(torch.fft.fftshift(spectrum, dim=(-2, -1)))
 
 
 def _band(size: tuple[int, int], low: float, high: float, device: torch.device) -> Tensor:

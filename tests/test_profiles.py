@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib.chapters import ch02_loss_landscape, ch03_frequency, ch04_alternet
+from course_lib.chapters import ch02_loss_landscape, ch04_alternet
 from course_lib.config import get_profile
 from course_lib.data import SyntheticConfig
+from course_lib.report.frequency import texture_band
+from course_lib.samples import evaluation_images
 
 FOUR_CLASSES = SyntheticConfig(num_classes=4, seed=3)
 
@@ -23,7 +25,7 @@ def test_training_batches_use_the_profile_data(profile) -> None:
 
 
 def test_test_sets_use_the_profile_data(profile) -> None:
-    _, labels, info = ch03_frequency.load_test_images(profile, n=32)
+    _, labels, info = evaluation_images(profile, n=32)
     assert info.num_classes == 4 and int(labels.max()) < 4
     loader = ch04_alternet.evaluation_loader(profile)
     assert {int(y) for _, ys in loader for y in ys} == set(range(4))
@@ -31,7 +33,7 @@ def test_test_sets_use_the_profile_data(profile) -> None:
 
 def test_texture_band_follows_the_profile() -> None:
     wide = SyntheticConfig(texture_frequency=(0.4, 0.9))
-    low, high = ch03_frequency.texture_band(get_profile("smoke", synthetic=wide))
+    low, high = texture_band(get_profile("smoke", synthetic=wide))
     assert high == 0.9 and low == pytest.approx(0.4 / 2**0.5)
 
 

@@ -1,4 +1,5 @@
-"""Tests for band-limited noise and the noise sweep (paper Fig. 2b) against known answers."""
+"""Tests for band-limited noise, the noise sweep (paper Fig. 2b), its band drops and the noise demo
+against known answers, and for the spectral helpers they share."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_lib.analysis.robustness import NoiseSweep, band_limited_noise, band_mask, noise_sweep
+from course_lib.analysis.robustness import (
+    BandDrops,
+    NoiseSweep,
+    band_drops,
+    band_limited_noise,
+    noise_demo,
+    noise_sweep,
+    split_drops,
+)
+from course_lib.analysis.spectral import LOG_EPS, band_mask, log_amplitude, max_norm_frequency
+from course_lib.models import create_model
 
 matplotlib.use("Agg")
 
@@ -18,6 +29,20 @@ def _max_norm_frequency(h: int, w: int) -> Tensor:
     fy = torch.tensor([min(k, h - k) * 2 / h for k in range(h)])
     fx = torch.tensor([min(k, w - k) * 2 / w for k in range(w)])
     return torch.maximum(fy[:, None], fx[None, :])
+
+
+@pytest.mark.parametrize("size", [(8, 8), (16, 24), (5, 7)])
+def test_max_norm_frequency_matches_an_independent_count(size: tuple[int, int]) -> None:
+    expected = _max_norm_frequency(*size)
+    torch.testing.assert_close(max_norm_frequency(size), expected)
+    onesided = max_norm_frequency(size, onesided=True)
+    torch.testing.assert_close(onesided, expected[:, : size[1] // 2 + 1])
+
+
+def test_log_amplitude_adds_the_epsilon_once() -> None:
+    spectrum = torch.tensor([0.0, 1.0, -2.0 + 0.0j])
+    expected = torch.tensor([LOG_EPS, 1 + LOG_EPS, 2 + LOG_EPS]).log()
+    torch.testing.assert_close(log_amplitude(spectrum), expected)
 
 
 @pytest.mark.parametrize("center", [0.1, 0.5, 0.9, 1.0])
@@ -141,3 +166,33 @@ def test_noise_plots_return_axes() -> None:
     ax = plot_noise_heatmap(sweep)
     assert len(ax.texts) == 6 and ax.get_xlabel() and ax.get_ylabel()
     plt.close("all")
+
+
+def test_band_drops_split_at_half_pi() -> None:
+    sweep = NoiseSweep(
+        centers=torch.tensor([0.1, 0.3, 0.5, 0.7]),
+        magnitudes=torch.tensor([0.5, 1.0]),
+        width=0.1,
+        clean_accuracy=90.0,
+        accuracy=torch.zeros(2, 4),
+        drop=torch.tensor([[1.0, 3.0, 100.0, 5.0], [2.0, 4.0, 100.0, 8.0]]),
+        num_samples=10,
+    )
+    assert band_drops(sweep) == BandDrops(1.0, 3.0, 8.0)  # largest magnitude
+    assert band_drops(sweep, 0.5) == BandDrops(0.5, 2.0, 5.0)  # ½π itself is left out
+    assert split_drops([0.1, 0.9], [1.0, 3.0]).high == 3.0  # a paper's row: no magnitude
+    with pytest.raises(ValueError, match="not in the sweep"):
+        band_drops(sweep, 0.7)
+
+
+def test_noise_demo_zero_noise_changes_nothing_and_rms_is_the_magnitude() -> None:
+    torch.manual_seed(0)
+    models = {"resnet_tiny": create_model("resnet_tiny"), "vit_tiny": create_model("vit_tiny")}
+    images, labels = torch.randn(6, 3, 32, 32), torch.arange(6) % 10
+    quiet = noise_demo(models, images, labels, magnitude=0.0, index=2)
+    assert quiet.accuracy == quiet.clean_accuracy and quiet.num_images == 6
+    assert quiet.label == 2 and quiet.noise.abs().max() == 0
+    loud = noise_demo(models, images, labels, center=0.5, magnitude=0.7, index=1)
+    assert loud.noise.shape == (3, 32, 32)
+    assert loud.noise.square().mean().sqrt().item() == pytest.approx(0.7, rel=1e-4)
+    assert set(loud.predictions) == set(models)

@@ -3,46 +3,23 @@
 The paper adds x = x₀ + F⁻¹(F(δ) ⊙ M_f) with Gaussian δ and a mask M_f keeping a band of width
 0.1π around frequency f, and plots clean minus noisy accuracy against f: ResNets lose more to
 high-frequency noise, ViTs to low-frequency noise. Its script was never released and the noise
-magnitude is not stated, so :func:`noise_sweep` sweeps magnitudes as well.
+magnitude is not stated, so :func:`noise_sweep` sweeps magnitudes as well; :func:`band_drops`
+summarises a sweep as the mean drop below and above ½π, and :func:`noise_demo` shows one band on
+one batch (the chapter's widget).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from course_lib.analysis.batches import iter_batches
-from course_lib.analysis.features import eval_mode, model_device
-
-_EDGE_TOL = 1e-6  # frequencies within this of a band edge count as on the edge
-
-
-def band_mask(
-    size: tuple[int, int],
-    center: float,
-    width: float = 0.1,
-    *,
-    onesided: bool = False,
-    device: torch.device | str | None = None,
-) -> Tensor:
-    """Boolean mask ``[H, W]`` (``[H, W // 2 + 1]`` if ``onesided``, the ``rfft2`` layout).
-
-    Keeps the unshifted FFT bins whose frequency ``max(|f_y|, |f_x|)`` (units of π, Nyquist = 1)
-    lies in ``[center - width/2, center + width/2)``, a square annulus. We use the max-norm, as
-    the paper's helper does, because it is the frequency the Fourier analysis reads along the
-    diagonal (bin ``(k, k)`` is "frequency k"), and because bands from 0 to π then tile the whole
-    spectrum, corners included (a Euclidean radius reaches √2·π in the corners). Half-open bands
-    with centres spaced by ``width`` do not overlap.
-    """
-    h, w = size
-    fy = torch.fft.fftfreq(h, device=device).abs() * 2  # (H,) in units of π
-    fx = torch.fft.rfftfreq(w, device=device) if onesided else torch.fft.fftfreq(w, device=device)
-    radius = torch.maximum(fy[:, None], fx.abs()[None, :] * 2)  # (H, W) or (H, W//2+1)
-    low, high = center - width / 2, center + width / 2
-    return (radius >= low - _EDGE_TOL) & (radius < high - _EDGE_TOL)
+from course_lib.analysis.evaluation import eval_mode, model_device
+from course_lib.analysis.spectral import band_mask
 
 
 def band_limited_noise(
@@ -80,6 +57,15 @@ class NoiseSweep:
     accuracy: Tensor  # (M, K) percent
     drop: Tensor  # (M, K) clean - noisy accuracy, percentage points
     num_samples: int
+
+    def magnitude_index(self, magnitude: float | None = None) -> int:
+        """Row of ``magnitude`` in :attr:`accuracy` and :attr:`drop` (None: the largest one)."""
+        if magnitude is None:
+            return int(self.magnitudes.argmax())
+        matches = ((self.magnitudes - magnitude).abs() < 1e-6).nonzero()
+        if len(matches) == 0:
+            raise ValueError(f"magnitude {magnitude} not in the sweep {self.magnitudes.tolist()}")
+        return int(matches[0])
 
 
 def noise_sweep(
@@ -136,6 +122,104 @@ def noise_sweep(
         drop=clean_accuracy - accuracy,
         num_samples=total,
     )
+
+
+@dataclass(frozen=True)
+class BandDrops:
+    """Mean accuracy drop (pp) over the noise bands below and above ½π, at one magnitude."""
+
+    magnitude: float
+    low: float  # bands whose centre is below ½π
+    high: float  # bands whose centre is above ½π
+
+
+def band_drops(sweep: NoiseSweep, magnitude: float | None = None) -> BandDrops:
+    """Split a sweep at ½π: the mean drop over the low bands and over the high bands.
+
+    ``magnitude`` picks a row of the sweep (default: the largest magnitude). A band centred at
+    exactly ½π counts in neither half.
+    """
+    row = sweep.magnitude_index(magnitude)
+    return split_drops(
+        sweep.centers.tolist(), sweep.drop[row].tolist(), float(sweep.magnitudes[row])
+    )
+
+
+def split_drops(
+    centers: Sequence[float], drops: Sequence[float], magnitude: float = float("nan")
+) -> BandDrops:
+    """:class:`BandDrops` of one row of drops per band centre (units of π), e.g. a paper's."""
+    low = [d for c, d in zip(centers, drops, strict=True) if c < 0.5 - 1e-9]
+    high = [d for c, d in zip(centers, drops, strict=True) if c > 0.5 + 1e-9]
+    nan = float("nan")
+    return BandDrops(
+        magnitude, float(np.mean(low)) if low else nan, float(np.mean(high)) if high else nan
+    )
+
+
+@dataclass
+class NoiseDemo:
+    """Band-limited noise on a batch, and what each model makes of it."""
+
+    clean: Tensor  # (3, H, W) the shown test image, normalised
+    noise: Tensor  # (3, H, W) the noise added to it, normalised units
+    label: int  # its true class
+    center: float  # band centre, units of π
+    width: float  # band width, units of π
+    magnitude: float  # RMS of the noise per image, normalised units
+    predictions: dict[str, int]  # each model's class for the noisy shown image
+    accuracy: dict[str, float]  # each model's accuracy (%) on the noisy batch
+    clean_accuracy: dict[str, float]  # ... on the clean batch
+    num_images: int
+
+
+def predict(model: nn.Module, images: Tensor) -> Tensor:
+    """Predicted classes ``(B,)`` on the CPU (eval mode, restored after; no grad)."""
+    with eval_mode(model), torch.no_grad():
+        return model(images.to(model_device(model))).argmax(dim=1).cpu()
+
+
+def noise_demo(
+    models: Mapping[str, nn.Module],
+    images: Tensor,
+    labels: Tensor,
+    *,
+    center: float = 0.9,
+    magnitude: float = 1.0,
+    width: float = 0.1,
+    index: int = 0,
+    seed: int = 0,
+    clean_predictions: Mapping[str, Tensor] | None = None,
+) -> NoiseDemo:
+    """Add band-limited noise (:func:`band_limited_noise`) to ``images`` ``(B, 3, H, W)`` and
+    classify them with every model (:func:`predict`).
+
+    The white noise is drawn from a generator seeded with ``seed``, so moving the band filters
+    the same draw. ``clean_predictions`` (``{name: (B,) classes}``) skips the clean pass. The
+    predictions of image ``index`` and of the whole batch are kept: one pass per model gives
+    both, so this does not use :func:`~course_lib.analysis.evaluation.accuracy`.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    noise = band_limited_noise(images.shape, center, width, magnitude, generator=generator)
+    clean = clean_predictions or {name: predict(m, images) for name, m in models.items()}
+    noisy = {name: predict(m, images + noise) for name, m in models.items()}
+    labels = labels.cpu()
+    return NoiseDemo(
+        clean=images[index].cpu(),
+        noise=noise[index],
+        label=int(labels[index]),
+        center=center,
+        width=width,
+        magnitude=magnitude,
+        predictions={name: int(p[index]) for name, p in noisy.items()},
+        accuracy={name: _percent_correct(p, labels) for name, p in noisy.items()},
+        clean_accuracy={name: _percent_correct(p, labels) for name, p in clean.items()},
+        num_images=len(labels),
+    )
+
+
+def _percent_correct(predictions: Tensor, labels: Tensor) -> float:
+    return 100.0 * (predictions == labels).float().mean().item()
 
 
 def _band_pass(spectrum: Tensor, size: Sequence[int], center: float, width: float) -> Tensor:

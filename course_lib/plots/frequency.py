@@ -18,9 +18,10 @@ from torch import Tensor
 from course_lib.analysis.fourier import FourierProfile
 from course_lib.analysis.robustness import NoiseSweep
 from course_lib.analysis.variance import VarianceProfile
-from course_lib.plots.style import color_for, course_style
+from course_lib.plots.style import axes_or_new, color_for, course_style
 
 DEPTH_CMAP = "plasma"  # colour of a curve = its normalized depth (paper Fig. 2a)
+FIGSIZE = (5.5, 3.5)  # inches, of a new figure when no axes are given
 SPAN_ALPHA = 0.15  # shading of the depth intervals that end at an MSA block
 
 T = TypeVar("T")
@@ -29,7 +30,7 @@ T = TypeVar("T")
 def plot_delta_log_amplitude(profile: FourierProfile, ax: Axes | None = None) -> Axes:
     """One Δ log amplitude curve (0 … π) per depth, coloured by normalized depth (Fig. 2a)."""
     with course_style():
-        ax = _axes(ax)
+        ax = axes_or_new(ax, FIGSIZE)
         cmap = plt.get_cmap(DEPTH_CMAP)
         for depth, freq, delta in zip(
             profile.depth.tolist(), profile.frequencies, profile.delta, strict=True
@@ -53,7 +54,7 @@ def plot_high_frequency_over_depth(
     """
     profiles = _named(profiles)
     with course_style():
-        ax = _axes(ax)
+        ax = axes_or_new(ax, FIGSIZE)
         series = {n: (p.depth, p.high_frequency, p.kinds) for n, p in profiles.items()}
         _plot_over_depth(ax, series, "Δ log amplitude at 1.0π (vs. DC)")
     return ax
@@ -65,7 +66,7 @@ def plot_variance_over_depth(
     """Feature-map variance against normalized depth, MSA blocks shaded (Fig. 9)."""
     profiles = _named(profiles)
     with course_style():
-        ax = _axes(ax)
+        ax = axes_or_new(ax, FIGSIZE)
         series = {n: (p.depth, p.values, p.kinds) for n, p in profiles.items()}
         _plot_over_depth(ax, series, "Feature-map variance (activation²)")
         ax.set_ylim(bottom=0)
@@ -83,9 +84,9 @@ def plot_noise_sweep(
     """
     sweeps = _named(sweeps)
     with course_style():
-        ax = _axes(ax)
+        ax = axes_or_new(ax, FIGSIZE)
         for name, sweep in sweeps.items():
-            row = _magnitude_index(sweep, magnitude)
+            row = sweep.magnitude_index(magnitude)
             label = f"{name} (RMS {sweep.magnitudes[row].item():.3g})"
             ax.plot(
                 sweep.centers.numpy(),
@@ -104,7 +105,7 @@ def plot_noise_sweep(
 def plot_noise_heatmap(sweep: NoiseSweep, ax: Axes | None = None) -> Axes:
     """Accuracy drop for every (magnitude, centre frequency) of one sweep, as a heatmap."""
     with course_style():
-        ax = _axes(ax)
+        ax = axes_or_new(ax, FIGSIZE)
         drop = sweep.drop.numpy()
         image = ax.imshow(drop, cmap="magma_r", aspect="auto", origin="lower")
         ax.figure.colorbar(image, ax=ax).set_label("Accuracy drop (percentage points)")
@@ -119,10 +120,6 @@ def plot_noise_heatmap(sweep: NoiseSweep, ax: Axes | None = None) -> Axes:
         ax.set_xlabel(f"Noise frequency (×π rad/pixel, band width {sweep.width:g}π)")
         ax.set_ylabel("Noise magnitude (RMS per pixel)")
     return ax
-
-
-def _axes(ax: Axes | None) -> Axes:
-    return plt.subplots(figsize=(5.5, 3.5))[1] if ax is None else ax
 
 
 def _named(profiles: Mapping[str, T] | T) -> Mapping[str, T]:
@@ -150,12 +147,3 @@ def _plot_over_depth(
     ax.set_xlabel("Normalized depth (block index / last index)")
     ax.set_ylabel(ylabel)
     ax.legend(handles=handles)
-
-
-def _magnitude_index(sweep: NoiseSweep, magnitude: float | None) -> int:
-    if magnitude is None:
-        return int(sweep.magnitudes.argmax())
-    matches = (sweep.magnitudes - magnitude).abs() < 1e-9
-    if not matches.any():
-        raise ValueError(f"magnitude {magnitude} not in the sweep {sweep.magnitudes.tolist()}")
-    return int(matches.nonzero()[0])

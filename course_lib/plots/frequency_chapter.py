@@ -8,15 +8,16 @@ pyplot, so a notebook shows it exactly once as the cell's value; or the Figure o
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from course_lib.analysis.depth_profiles import DOWNSAMPLING, KIND_LABELS, BlockChange
 from course_lib.analysis.fourier import FourierProfile
-from course_lib.analysis.robustness import NoiseSweep
+from course_lib.analysis.robustness import NoiseDemo, NoiseSweep
 from course_lib.analysis.variance import VarianceProfile
 from course_lib.plots.frequency import (
     plot_delta_log_amplitude,
@@ -27,13 +28,9 @@ from course_lib.plots.frequency import (
 )
 from course_lib.plots.style import color_for, course_style
 
-if TYPE_CHECKING:  # imported for annotations only: no cycle with the chapter and widget modules
-    from course_lib.chapters.ch03_frequency import BlockChange
-    from course_lib.widgets.frequency import NoiseDemo
-
 T = TypeVar("T")
 
-CATEGORY_ORDER = ("MSA", "MLP", "Conv", "Conv ↓2")
+CATEGORY_ORDER = (*KIND_LABELS.values(), DOWNSAMPLING)  # "MSA", "MLP", "Conv", "Conv ↓2"
 CUE_LABELS = {
     "both": "both cues",
     "low": "layout only\n(low freq.)",
@@ -220,7 +217,12 @@ def plot_noise_heatmaps(sweeps: Mapping[str, NoiseSweep], width: float = 5.0) ->
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
-    """``ax``, or the axes of a new pyplot-free Figure."""
+    """``ax``, or the axes of a new pyplot-free Figure.
+
+    Not :func:`~course_lib.plots.style.axes_or_new`, which makes a pyplot figure: under
+    ``%matplotlib inline`` a pyplot figure is shown once by the backend and once more as the
+    cell's value, so the chapter's figures stay out of pyplot.
+    """
     if ax is not None:
         return ax
     with course_style():

@@ -2,87 +2,25 @@
 
 :func:`noise_explorer` returns a static figure for its default values unless widgets are wanted
 (see :func:`course_lib.widgets.use_widgets`), so the book shows a real figure where a live
-notebook shows sliders. :func:`noise_demo` does the computation and works without ipywidgets.
+notebook shows sliders. :func:`~course_lib.analysis.robustness.noise_demo` does the computation
+and works without ipywidgets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from course_lib.analysis.features import eval_mode, model_device
-from course_lib.analysis.robustness import band_limited_noise
+from course_lib.analysis.robustness import noise_demo, predict
 from course_lib.plots.frequency_chapter import plot_noise_demo
 from course_lib.widgets import figure_png, use_widgets
 from course_lib.widgets.frames import FrameSlider, frame_slider
 
 if TYPE_CHECKING:
     import ipywidgets
-
-
-@dataclass
-class NoiseDemo:
-    """Band-limited noise on a batch, and what each model makes of it."""
-
-    clean: Tensor  # (3, H, W) the shown test image, normalised
-    noise: Tensor  # (3, H, W) the noise added to it, normalised units
-    label: int  # its true class
-    center: float  # band centre, units of π
-    width: float  # band width, units of π
-    magnitude: float  # RMS of the noise per image, normalised units
-    predictions: dict[str, int]  # each model's class for the noisy shown image
-    accuracy: dict[str, float]  # each model's accuracy (%) on the noisy batch
-    clean_accuracy: dict[str, float]  # ... on the clean batch
-    num_images: int
-
-
-def _predict(model: nn.Module, images: Tensor) -> Tensor:
-    with eval_mode(model), torch.no_grad():
-        return model(images.to(model_device(model))).argmax(dim=1).cpu()
-
-
-def noise_demo(
-    models: Mapping[str, nn.Module],
-    images: Tensor,
-    labels: Tensor,
-    *,
-    center: float = 0.9,
-    magnitude: float = 1.0,
-    width: float = 0.1,
-    index: int = 0,
-    seed: int = 0,
-    clean_predictions: Mapping[str, Tensor] | None = None,
-) -> NoiseDemo:
-    """Add band-limited noise (:func:`~course_lib.analysis.robustness.band_limited_noise`) to
-    ``images`` ``(B, 3, H, W)`` and classify them with every model (eval mode, no grad).
-
-    The white noise is drawn from a generator seeded with ``seed``, so moving the band filters
-    the same draw. ``clean_predictions`` (``{name: (B,) classes}``) skips the clean pass.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    noise = band_limited_noise(images.shape, center, width, magnitude, generator=generator)
-    clean = clean_predictions or {name: _predict(m, images) for name, m in models.items()}
-    noisy = {name: _predict(m, images + noise) for name, m in models.items()}
-    labels = labels.cpu()
-    return NoiseDemo(
-        clean=images[index].cpu(),
-        noise=noise[index],
-        label=int(labels[index]),
-        center=center,
-        width=width,
-        magnitude=magnitude,
-        predictions={name: int(p[index]) for name, p in noisy.items()},
-        accuracy={name: 100.0 * (p == labels).float().mean().item() for name, p in noisy.items()},
-        clean_accuracy={
-            name: 100.0 * (p == labels).float().mean().item() for name, p in clean.items()
-        },
-        num_images=len(labels),
-    )
 
 
 #: Band centres (units of π) of the static page's frames.
@@ -112,21 +50,30 @@ def noise_explorer(
     ``index``; it works on a page without a kernel. Interactive: a ``VBox`` with sliders for the
     band centre, the RMS magnitude and the image, and the figure.
     """
-    clean = {name: _predict(m, images) for name, m in models.items()}
+    clean = {name: predict(m, images) for name, m in models.items()}
 
     def figure(c: float, m: float, i: int) -> Figure:
         demo = noise_demo(
-            models, images, labels, center=c, magnitude=m, width=width, index=i,
+            models,
+            images,
+            labels,
+            center=c,
+            magnitude=m,
+            width=width,
+            index=i,
             clean_predictions=clean,
-        )  # fmt: skip
+        )
         return plot_noise_demo(demo, mean, std, classes)
 
     if not use_widgets(interactive):
         centers = sorted({center, *(c for c in STATIC_CENTERS if width / 2 <= c <= 1 - width / 2)})
         return frame_slider(
-            lambda c: figure(c, magnitude, index), centers, title=f"noise band (RMS {magnitude:g})",
-            label=lambda c: f"{c:.2f}π", start=centers.index(center),
-        )  # fmt: skip
+            lambda c: figure(c, magnitude, index),
+            centers,
+            title=f"noise band (RMS {magnitude:g})",
+            label=lambda c: f"{c:.2f}π",
+            start=centers.index(center),
+        )
 
     import ipywidgets as widgets
 
