@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib.chapters import ch02_loss_landscape, ch04_alternet
+from course_lib.chapters import ch02_loss_landscape
 from course_lib.config import get_profile
 from course_lib.data import SyntheticConfig
 from course_lib.report.frequency import texture_band
-from course_lib.samples import evaluation_images
+from course_lib.samples import evaluation_images, evaluation_loader
 
 FOUR_CLASSES = SyntheticConfig(num_classes=4, seed=3)
 
@@ -27,7 +27,7 @@ def test_training_batches_use_the_profile_data(profile) -> None:
 def test_test_sets_use_the_profile_data(profile) -> None:
     _, labels, info = evaluation_images(profile, n=32)
     assert info.num_classes == 4 and int(labels.max()) < 4
-    loader = ch04_alternet.evaluation_loader(profile)
+    loader = evaluation_loader(profile)
     assert {int(y) for _, ys in loader for y in ys} == set(range(4))
 
 

@@ -6,13 +6,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from course_lib.analysis.lesion import LesionResult
-from course_lib.plots.style import FAMILY_COLORS, KIND_COLORS, color_for, course_style
+from course_lib.plots.style import (
+    FAMILY_COLORS,
+    FAMILY_LABELS,
+    KIND_COLORS,
+    color_for,
+    course_style,
+    family_label,
+)
+
+if TYPE_CHECKING:  # the chapter's result types, read here by their fields only
+    from course_lib.report.alternet import BuildUpRow, FamilyRun, RunSummary
 
 HELPED_COLORS = {True: "#1a9850", False: "#d73027", None: "#777777"}
 
@@ -83,9 +94,15 @@ def plot_buildup(
                     capsize=4,
                 )
                 ax.annotate(
-                    "one MSA\ntoo many", (len(n), low), xytext=(0, -4), textcoords="offset points",
-                    ha="center", va="top", fontsize="small", color=HELPED_COLORS[False],
-                )  # fmt: skip
+                    "one MSA\ntoo many",
+                    (len(n), low),
+                    xytext=(0, -4),
+                    textcoords="offset points",
+                    ha="center",
+                    va="top",
+                    fontsize="small",
+                    color=HELPED_COLORS[False],
+                )
             ax.set_xticks(range(len(n) + (paper_extra is not None)))
             ax.set_xlabel("Number of MSA blocks")
             ax.set_ylabel("Test accuracy (%)")
@@ -202,3 +219,52 @@ def plot_lesions(results: Mapping[str, LesionResult], titles: Mapping[str, str] 
         )
         fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# The chapter's figures, from its results
+
+
+def figure_buildup(
+    rows: Sequence[BuildUpRow],
+    second_seed: RunSummary,
+    paper_accuracy: Sequence[float] | None = None,
+    paper_extra: tuple[float, float] | None = None,
+) -> Figure:
+    """Accuracy and NLL over the build-up steps (``buildup_rows``), beside the paper's Fig. 12.
+
+    A step is coloured by whether it helped only if its change exceeds the seed noise;
+    ``second_seed`` is the plain ResNet trained with another seed (the grey noise band).
+    """
+    return plot_buildup(
+        [r.msa_blocks for r in rows],
+        [r.test_accuracy for r in rows],
+        [r.test_nll for r in rows],
+        helped=[r.helped if r.beyond_noise else None for r in rows],
+        reference=(second_seed.test_accuracy, second_seed.test_nll),
+        paper_accuracy=paper_accuracy,
+        paper_extra=paper_extra,
+    )
+
+
+def figure_families(
+    families: Mapping[str, FamilyRun],
+    paper_accuracy: Mapping[str, float],
+    paper_corrupted: Mapping[str, float],
+) -> Figure:
+    """AlterNet vs. ResNet, local ViT and ViT: our accuracy, NLL, accuracy under noise; paper's."""
+    metrics = {
+        "Test accuracy (%)": {f: r.test_accuracy for f, r in families.items()},
+        "Test NLL (nats)": {f: r.test_nll for f, r in families.items()},
+        "Accuracy under noise (%)": {f: r.noisy_accuracy for f, r in families.items()},
+    }
+    paper = {"accuracy": paper_accuracy, "CIFAR-100-C": paper_corrupted}
+    return plot_family_comparison(FAMILY_LABELS, metrics, paper)
+
+
+def figure_lesions(results: Mapping[str, LesionResult]) -> Figure:
+    """Accuracy drop per removed unit of each model (Fig. 10b), titled with its clean accuracy."""
+    titles = {
+        f: f"{family_label(f)}\nclean accuracy {r.clean_accuracy:.2f} %" for f, r in results.items()
+    }
+    return plot_lesions(results, titles)
