@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib.chapters import ch02_loss_landscape, ch03_frequency, ch04_alternet
+from course_lib.chapters import ch03_frequency, ch04_alternet
 from course_lib.config import get_profile
 from course_lib.data import SyntheticConfig
+from course_lib.samples import training_batches
 
 FOUR_CLASSES = SyntheticConfig(num_classes=4, seed=3)
 
@@ -17,7 +18,7 @@ def profile():
 
 
 def test_training_batches_use_the_profile_data(profile) -> None:
-    batches = ch02_loss_landscape.training_batches(profile, batch_size=16, n_batches=2)
+    batches = training_batches(profile, batch_size=16, n_batches=2)
     labels = {int(y) for _, ys in batches for y in ys}
     assert labels <= set(range(4)) and len(labels) > 1
 
