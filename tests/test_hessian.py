@@ -439,7 +439,7 @@ def test_spectrum_plots_draw() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from course_lib.plots.spectra import plot_max_eigenvalue_spectrum, plot_spectral_density
+    from course_lib.plots.eigenvalues import plot_max_eigenvalue_spectrum, plot_spectral_density
 
     spectra = {
         "resnet_tiny": torch.tensor([[30.0, 5.0], [40.0, -1.0]]),

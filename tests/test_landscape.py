@@ -11,6 +11,16 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import Tensor, nn
 
+from course_lib.analysis.curvature import (
+    ModelSurfaces,
+    directional_curvature,
+    l2_norm_grid,
+    mean_unit_rise,
+    more_directions,
+    surface_numbers,
+    surface_rise,
+    with_l2_term,
+)
 from course_lib.analysis.landscape import (
     DEFAULT_COORDS,
     Surface1D,
@@ -349,3 +359,65 @@ def test_plots_label_which_loss_they_show() -> None:
     ax = plot_loss_surface_3d(surface, name="vit_tiny", clip=1.5)
     assert "L2" in ax.get_zlabel()
     plt.close("all")
+
+
+# ---------------------------------------------------------------------------------------------
+# course_lib.analysis.curvature
+
+
+def _cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
+    return torch.nn.functional.cross_entropy(outputs, targets)
+
+
+def _small_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3))
+
+
+def _small_batches(n: int = 2, size: int = 8) -> list[tuple[Tensor, Tensor]]:
+    g = torch.Generator().manual_seed(1)
+    return [
+        (torch.randn(size, 4, generator=g), torch.randint(0, 3, (size,), generator=g))
+        for _ in range(n)
+    ]
+
+
+def test_l2_term_matches_the_slow_surface_and_curvature_matches_finite_differences() -> None:
+    model, batches, loss = _small_net(), _small_batches(), _cross_entropy
+    directions = filter_normalized_direction_pair(model, generator=torch.Generator().manual_seed(0))
+    coords = np.linspace(-1.0, 1.0, 3)
+    nll = loss_surface_2d(model, loss, batches, directions, coords, coords)
+    slow = loss_surface_2d(model, loss, batches, directions, coords, coords, weight_decay=0.05)
+    fast = with_l2_term(nll, l2_norm_grid(model, directions, coords, coords), 0.05)
+    np.testing.assert_allclose(fast.loss, slow.loss, rtol=1e-5)
+    assert fast.label == slow.label == "NLL + L2 (wd=0.05)"
+    # dᵀHd is the second derivative of the 1-D curve at 0
+    h = 1e-2
+    curve = loss_surface_1d(model, loss, batches, directions[0], [-h, 0.0, h])
+    finite = (curve.loss[0] - 2 * curve.loss[1] + curve.loss[2]) / h**2
+    exact = directional_curvature(model, loss, batches, directions[0])
+    assert exact == pytest.approx(finite, rel=2e-2, abs=1e-3)
+    probes = more_directions(model, directions, 4, torch.Generator().manual_seed(1))
+    assert len(probes) == 4 and probes[0] is directions[0] and probes[1] is directions[1]
+
+
+def _grid_surface(loss: np.ndarray) -> Surface2D:
+    coords = np.linspace(-1.0, 1.0, loss.shape[0])
+    return Surface2D(coords, coords, loss, np.zeros_like(loss), 0.0, "NLL")
+
+
+def test_surface_rise_reads_the_grid() -> None:
+    xs = np.linspace(-1.0, 1.0, 3)
+    loss = 1.0 + xs[None, :] ** 2 + 4 * xs[:, None] ** 2  # loss[i, j] at (xs[j], ys[i])
+    surface = _grid_surface(loss)
+    assert surface_rise(surface, 1.0, 0.0) == pytest.approx(1.0)
+    assert surface_rise(surface, 0.0, -1.0) == pytest.approx(4.0)
+    assert mean_unit_rise(surface) == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="not a grid coordinate"):
+        surface_rise(surface, 0.5, 0.0)
+    numbers = surface_numbers(
+        ModelSurfaces(surface, [], np.ones((3, 3)), [2.0, -1.0, 3.0, -2.0], 0.0), 0.5
+    )
+    assert numbers.nll == pytest.approx(1.0) and numbers.nll_l2 == pytest.approx(1.0)
+    assert numbers.mean == pytest.approx(2.5) and numbers.center == pytest.approx(1.0)
+    assert numbers.curvature == pytest.approx(2.0) and numbers.negative_directions == 0.5

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib.chapters import ch02_loss_landscape
 from course_lib.config import get_profile
 from course_lib.data import SyntheticConfig
 from course_lib.report.frequency import texture_band
-from course_lib.samples import evaluation_images, evaluation_loader
+from course_lib.samples import evaluation_images, evaluation_loader, training_batches
 
 FOUR_CLASSES = SyntheticConfig(num_classes=4, seed=3)
 
@@ -19,7 +18,7 @@ def profile():
 
 
 def test_training_batches_use_the_profile_data(profile) -> None:
-    batches = ch02_loss_landscape.training_batches(profile, batch_size=16, n_batches=2)
+    batches = training_batches(profile, batch_size=16, n_batches=2)
     labels = {int(y) for _, ys in batches for y in ys}
     assert labels <= set(range(4)) and len(labels) > 1
 

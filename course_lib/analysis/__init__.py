@@ -2,7 +2,11 @@
 
 - :mod:`~course_lib.analysis.hessian`: Hessian-vector products, top/bottom eigenvalues,
   per-batch max-eigenvalue spectra (C3, C4), trace and spectral density.
+- :mod:`~course_lib.analysis.spectra`: per-batch spectra with their cost and the top
+  eigenvector's split over parameter groups; both ends and the paper's top-k by magnitude.
 - :mod:`~course_lib.analysis.landscape`: filter-normalised 1-D/2-D loss surfaces.
+- :mod:`~course_lib.analysis.curvature`: loss rises, the official L2 term and ``dᵀHd`` along
+  filter-normalised directions.
 - :mod:`~course_lib.analysis.features`: every block's feature map in one hooked forward pass.
 - :mod:`~course_lib.analysis.spectral`: FFT frequencies, band masks and log amplitudes (shared).
 - :mod:`~course_lib.analysis.fourier`: Δ log amplitude of feature maps (C5).

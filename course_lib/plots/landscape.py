@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from course_lib.analysis.landscape import Surface1D, Surface2D
-from course_lib.plots.style import color_for, course_style
+from course_lib.plots.style import axes_or_new, color_for, course_style
 
 LANDSCAPE_CMAP = "plasma"  # the official notebook's colour map for surfaces
 
@@ -38,7 +38,7 @@ def plot_loss_curve_1d(
         raise ValueError(f"quantity must be 'loss' or 'accuracy', got {quantity!r}")
     surfaces = {"": surfaces} if isinstance(surfaces, Surface1D) else dict(surfaces)
     with course_style():
-        ax = _axes(ax)
+        ax = axes_or_new(ax, figsize=(5.0, 4.0))
         for name, surface in surfaces.items():
             values = getattr(surface, quantity)
             if relative:
@@ -69,7 +69,7 @@ def plot_loss_contour(
         relative: subtract the surface's minimum (as the official notebook does).
     """
     with course_style():
-        ax = _axes(ax)
+        ax = axes_or_new(ax, figsize=(5.0, 4.0))
         loss = surface.loss - np.nanmin(surface.loss) if relative else surface.loss
         filled = ax.contourf(surface.xs, surface.ys, loss, levels=levels, cmap=LANDSCAPE_CMAP)
         ax.contour(surface.xs, surface.ys, loss, levels=levels, colors="white", linewidths=0.4)
@@ -121,7 +121,3 @@ def _label_grid_axes(ax: Axes, name: str | None) -> None:
     ax.set_ylabel("y (direction 2)")
     if name:
         ax.set_title(name, color=color_for(name))
-
-
-def _axes(ax: Axes | None) -> Axes:
-    return plt.subplots(figsize=(5, 4))[1] if ax is None else ax

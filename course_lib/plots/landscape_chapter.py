@@ -20,8 +20,9 @@ from torch import Tensor
 
 from course_lib.analysis.hessian import spectrum_summary
 from course_lib.analysis.landscape import Surface1D, Surface2D
+from course_lib.analysis.spectra import ModelSpectra
 from course_lib.plots.landscape import LANDSCAPE_CMAP, plot_loss_curve_1d, plot_loss_surface_3d
-from course_lib.plots.style import color_for, course_style, family_of
+from course_lib.plots.style import axes_or_new, color_for, course_style, family_of
 
 _LINESTYLES = ("-", "--", ":", "-.")
 
@@ -49,10 +50,6 @@ def _values(t: Tensor | np.ndarray) -> np.ndarray:
     return np.asarray(t, dtype=float)
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.0, 3.6)) -> Axes:
-    return plt.subplots(figsize=figsize)[1] if ax is None else ax
-
-
 def plot_eigenvalue_strips(
     values: Mapping[str, Tensor | np.ndarray],
     ax: Axes | None = None,
@@ -70,15 +67,23 @@ def plot_eigenvalue_strips(
     rng = np.random.default_rng(seed)
     styles = _styles(list(values))
     with course_style():
-        ax = _axes(ax)
+        ax = axes_or_new(ax)
         ticks = []
         for i, (label, v) in enumerate(values.items()):
             v = _values(v).reshape(-1)
             shown = v[v > 0] if log else v
             x = i + rng.uniform(-0.18, 0.18, size=shown.size)
             style = styles[label]
-            ax.scatter(x, shown, s=18, color=style["facecolor"], edgecolor=style["color"],
-                       linewidth=1.0, alpha=0.85, zorder=3)  # fmt: skip
+            ax.scatter(
+                x,
+                shown,
+                s=18,
+                color=style["facecolor"],
+                edgecolor=style["color"],
+                linewidth=1.0,
+                alpha=0.85,
+                zorder=3,
+            )
             if shown.size:
                 median = float(np.median(v))
                 ax.plot([i - 0.3, i + 0.3], [median, median], color=style["color"], lw=2.5)
@@ -116,12 +121,18 @@ def plot_spectrum_histograms(
         edges = np.histogram_bin_edges(values, bins=bins)
     styles = _styles(list(pooled))
     with course_style():
-        ax = _axes(ax)
+        ax = axes_or_new(ax)
         for label, v in pooled.items():
             s = spectrum_summary(torch.from_numpy(v))
-            ax.hist(v, bins=edges, histtype="step", lw=2, color=styles[label]["color"],
-                    ls=styles[label]["ls"],
-                    label=f"{label}: NEP {s['nep']:.0%}, APE {s['ape']:.3g}")  # fmt: skip
+            ax.hist(
+                v,
+                bins=edges,
+                histtype="step",
+                lw=2,
+                color=styles[label]["color"],
+                ls=styles[label]["ls"],
+                label=f"{label}: NEP {s['nep']:.0%}, APE {s['ape']:.3g}",
+            )
         ax.axvline(0.0, color="black", lw=0.8, ls=":")
         if symlog:
             ax.set_xscale("symlog", linthresh=1.0)
@@ -146,15 +157,23 @@ def plot_extreme_pairs(
     """
     styles = _styles(list(largest))
     with course_style():
-        ax = _axes(ax, figsize=(4.8, 4.0))
+        ax = axes_or_new(ax, figsize=(4.8, 4.0))
         extent = []
         for label, top in largest.items():
             x = _values(top)[:, 0]
             y = -_values(smallest[label])[:, 0]
             keep = (x > 0) & (y > 0)
             style = styles[label]
-            ax.scatter(x[keep], y[keep], s=22, color=style["facecolor"],
-                       edgecolor=style["color"], linewidth=1.0, label=label, zorder=3)  # fmt: skip
+            ax.scatter(
+                x[keep],
+                y[keep],
+                s=22,
+                color=style["facecolor"],
+                edgecolor=style["color"],
+                linewidth=1.0,
+                label=label,
+                zorder=3,
+            )
             extent += [*x[keep], *y[keep]]
         if extent:
             line = [min(extent) / 2, max(extent) * 2]
@@ -168,25 +187,25 @@ def plot_extreme_pairs(
 
 
 def plot_negative_curvature(
-    entries: Mapping[str, Mapping[str, Tensor]], *, figsize: tuple[float, float] = (13.0, 4.0)
+    entries: Mapping[str, ModelSpectra], *, figsize: tuple[float, float] = (13.0, 4.0)
 ) -> Figure:
-    """Claim C4 in three panels, for entries of ``hessian_spectra`` that have "SA":
+    """Claim C4 in three panels, for the models of ``hessian_spectra`` with both ends:
 
     (a) the paper's top-k-by-magnitude spectrum; (b) per batch, λ_max against λ_min;
     (c) λ_min / λ_max per batch, the negative curvature relative to the sharpness.
     """
-    entries = {label: e for label, e in entries.items() if "SA" in e}
+    both = {label: e for label, e in entries.items() if e.smallest is not None}
+    largest = {label: e.largest.eigenvalues for label, e in both.items()}
+    smallest = {label: e.smallest.eigenvalues for label, e in both.items()}
     with course_style():
         fig, axes = plt.subplots(1, 3, figsize=figsize, gridspec_kw={"width_ratios": [1.3, 1, 1]})
-        plot_spectrum_histograms({label: e["LM"] for label, e in entries.items()}, axes[0])
+        plot_spectrum_histograms({label: e.by_magnitude for label, e in both.items()}, axes[0])
         axes[0].set_title("(a) paper style: top-k by |λ|")
-        largest = {label: e["LA"] for label, e in entries.items()}
-        smallest = {label: e["SA"] for label, e in entries.items()}
         plot_extreme_pairs(largest, smallest, axes[1])
         axes[1].set_title("(b) both ends, per mini-batch")
         ratios = {
-            label: (e["SA"][:, 0] / e["LA"][:, 0]).clamp(max=0).abs()
-            for label, e in entries.items()
+            label: (smallest[label][:, 0] / largest[label][:, 0]).clamp(max=0).abs()
+            for label in both
         }
         plot_eigenvalue_strips(ratios, axes[2], log=False, ylabel="|λ_min| / λ_max")
         axes[2].set_title("(c) negative curvature relative to λ_max")
@@ -235,10 +254,18 @@ def plot_contours(
             1, len(surfaces), figsize=figsize, squeeze=False, constrained_layout=True
         )
         for ax, (name, surface) in zip(axes[0], surfaces.items(), strict=True):
-            filled = ax.contourf(surface.xs, surface.ys, rises[name], levels=bounds, cmap=cmap,
-                                 norm=norm, extend="neither")  # fmt: skip
-            ax.contour(surface.xs, surface.ys, rises[name], levels=bounds, colors="white",
-                       linewidths=0.3)  # fmt: skip
+            filled = ax.contourf(
+                surface.xs,
+                surface.ys,
+                rises[name],
+                levels=bounds,
+                cmap=cmap,
+                norm=norm,
+                extend="neither",
+            )
+            ax.contour(
+                surface.xs, surface.ys, rises[name], levels=bounds, colors="white", linewidths=0.3
+            )
             ax.plot(0.0, 0.0, marker="*", ms=12, color=color_for(name), mec="white", ls="none")
             ax.set_xlabel("x (direction 1)")
             ax.set_ylabel("y (direction 2)")
@@ -271,13 +298,14 @@ def plot_surfaces_3d(
 
 
 def plot_eigenvector_composition(
-    entries: Mapping[str, Mapping], *, figsize: tuple[float, float] | None = None
+    entries: Mapping[str, ModelSpectra], *, figsize: tuple[float, float] | None = None
 ) -> Figure:
     """Where the top Hessian eigenvector lives: its squared norm's share per parameter group.
 
-    ``entries[label]`` holds ``"composition"`` (n_batches, n_groups) and ``"groups"`` (names), as
-    in chapter 02's ``hessian_spectra``. One panel per model: bars at the median share over the
-    mini-batches, whiskers from the smallest to the largest, groups in the model's order.
+    ``entries[label]`` from chapter 02's ``hessian_spectra``: its largest end holds the
+    composition (n_batches, n_groups) and the group names. One panel per model: bars at the
+    median share over the mini-batches, whiskers from the smallest to the largest, groups in the
+    model's order.
     """
     n = len(entries)
     with course_style():
@@ -285,14 +313,21 @@ def plot_eigenvector_composition(
             n, 1, figsize=figsize or (10.0, 2.4 * n), squeeze=False, constrained_layout=True
         )
         for ax, (label, entry) in zip(axes[:, 0], entries.items(), strict=True):
-            shares = _values(entry["composition"])  # (n_batches, n_groups)
+            shares = _values(entry.largest.composition)  # (n_batches, n_groups)
             median = np.median(shares, axis=0)
             low, high = shares.min(axis=0), shares.max(axis=0)
-            x = np.arange(len(entry["groups"]))
+            x = np.arange(len(entry.largest.groups))
             ax.bar(x, median, color=color_for(label), alpha=0.85)
-            ax.errorbar(x, median, yerr=[median - low, high - median], fmt="none",
-                        ecolor="0.3", lw=1, capsize=2)  # fmt: skip
-            ax.set_xticks(x, entry["groups"], rotation=45, ha="right", fontsize="small")
+            ax.errorbar(
+                x,
+                median,
+                yerr=[median - low, high - median],
+                fmt="none",
+                ecolor="0.3",
+                lw=1,
+                capsize=2,
+            )
+            ax.set_xticks(x, entry.largest.groups, rotation=45, ha="right", fontsize="small")
             ax.set_ylim(0, 1)
             ax.set_ylabel("share of ‖v‖²")
             ax.set_title(label, color=color_for(label), fontsize="medium")

@@ -14,16 +14,10 @@ import torch
 from torch import Tensor
 
 from course_lib.analysis.hessian import spectrum_summary
-from course_lib.plots.style import color_for, course_style
+from course_lib.plots.style import axes_or_new, color_for, course_style
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.0, 3.5)) -> Axes:
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=figsize)[1] if ax is None else ax
 
 
 def plot_max_eigenvalue_spectrum(
@@ -38,7 +32,7 @@ def plot_max_eigenvalue_spectrum(
     pooled = {name: s.detach().double().cpu().reshape(-1).numpy() for name, s in spectra.items()}
     edges = np.histogram_bin_edges(np.concatenate(list(pooled.values())), bins=bins)
     with course_style():
-        ax = _axes(ax)
+        ax = axes_or_new(ax, figsize=(6.0, 3.5))
         for name, values in pooled.items():
             summary = spectrum_summary(torch.from_numpy(values))
             label = f"{name} (NEP {summary['nep']:.1%}, APE {summary['ape']:.3g})"
@@ -60,34 +54,12 @@ def plot_max_eigenvalue_spectrum(
     return ax
 
 
-def plot_extreme_eigenvalues(
-    largest: Mapping[str, Tensor], smallest: Mapping[str, Tensor], *, ax: Axes | None = None
-) -> Axes:
-    """Per batch, the largest eigenvalue (sharpness) against the most negative (non-convexity).
-
-    ``largest[name]`` and ``smallest[name]`` are spectra with ``which="LA"`` and ``which="SA"``
-    over the same batches (first column used); the cleaner pair beside the paper's
-    largest-magnitude ranking.
-    """
-    with course_style():
-        ax = _axes(ax, figsize=(4.5, 4.0))
-        for name, top in largest.items():
-            x = top.detach().double().cpu()[:, 0]
-            y = smallest[name].detach().double().cpu()[:, 0]
-            ax.scatter(x, y, s=14, alpha=0.7, color=color_for(name), label=name)
-        ax.axhline(0.0, color="black", lw=0.8, ls=":")
-        ax.set_xlabel("largest eigenvalue λ_max")
-        ax.set_ylabel("most negative eigenvalue λ_min")
-        ax.legend()
-    return ax
-
-
 def plot_spectral_density(
     densities: Mapping[str, tuple[Tensor, Tensor]], *, ax: Axes | None = None, log: bool = True
 ) -> Axes:
     """Eigenvalue densities from :func:`spectral_density` (``{name: (grid, density)}``)."""
     with course_style():
-        ax = _axes(ax)
+        ax = axes_or_new(ax, figsize=(6.0, 3.5))
         peak = 0.0
         for name, (grid, density) in densities.items():
             ax.plot(grid.cpu(), density.cpu(), lw=1.5, color=color_for(name), label=name)
