@@ -221,7 +221,9 @@ def projection(profile: Profile, rates: dict, pipeline: dict, costs: dict) -> No
         + sum(c["surface point"] * (n * n + 2 * (2 * n - 1)) for c in costs.values())
     ) / 60
     # ch03: every noise band x strength over the test set, for ResNet, ViT and AlterNet.
-    noise_images = len(profile.frequency.noise_centers) * len(profile.frequency.noise_magnitudes) * CIFAR_TEST
+    noise_images = (
+        len(profile.frequency.noise_centers) * len(profile.frequency.noise_magnitudes) * CIFAR_TEST
+    )
     ch03 = sum(noise_images / rates[f]["eval"] for f in ("resnet", "vit", "alternet")) / 60
     # ch04: AlterNet plus each build-up step after the plain ResNet (a ResNet-sized run each).
     ch04 = run_min["alternet"] + (len(profile.alternet_buildup) - 1) * run_min["resnet"]
