@@ -261,12 +261,15 @@ def test_every_registered_model(name: str) -> None:
     from course_lib.models import create_model
 
     model = create_model(name)
-    tagged = [m for m in model.modules() if isinstance(getattr(m, "feature_kind", None), str)]
     x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = model.eval().forward_intermediates(x)
     fourier = fourier_profile(model, x)
     variance = variance_profile(model, x)
-    assert len(fourier.names) == len(variance.names) == len(tagged)
-    assert fourier.kinds == [m.feature_kind for m in tagged]
+    assert fourier.names == variance.names == [m.name for m in expected]
+    assert fourier.kinds == [m.kind for m in expected]
+    for got, m in zip(fourier.delta, expected, strict=True):
+        torch.testing.assert_close(got, relative_log_amplitude(m.tensor))
     assert torch.isfinite(fourier.high_frequency).all() and torch.isfinite(variance.values).all()
 
 

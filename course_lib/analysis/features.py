@@ -3,9 +3,17 @@
 A "feature map" in the paper's sense (Park & Kim 2022, Sec. 3, Fig. 2a, 8, 9) is the output of a
 block: the ResNet stem and each residual block; a ViT's patch embedding and, per transformer
 block, the residual stream after ``x + attn(norm(x))`` ("msa") and after ``x + mlp(norm(x))``
-("mlp") as two separate depths. Our models mark such modules with a string attribute
-``feature_kind``; for third-party models we recognise common block classes, or the caller names
-the modules.
+("mlp") as two separate depths.
+
+Where the maps come from, in order of preference:
+
+1. the model's own ``forward_intermediates(x)`` returning a list of :class:`FeatureMap` (our
+   models, :mod:`course_lib.models`): names, kinds and the layout ``[B, C, H, W]`` come from the
+   model, class tokens are dropped by the model itself (no guessing from shapes);
+2. forward hooks on modules: those the caller names (``modules=``), else modules tagged with a
+   string attribute ``feature_kind``, else known third-party block classes. Token maps
+   ``[B, N, D]`` are laid on their grid later by :func:`to_grid`, given the model's
+   ``num_prefix_tokens``.
 """
 
 from __future__ import annotations
@@ -160,14 +168,16 @@ def find_feature_modules(
 def collect_feature_maps(
     model: nn.Module, x: Tensor, modules: ModuleSpec | None = None
 ) -> list[FeatureMap]:
-    """Run ``model(x)`` once and return the output of every feature module, in forward order.
+    """Run ``model`` once on ``x`` and return the output of every block, in forward order.
 
-    Modules are chosen by :func:`find_feature_modules`. The model runs under ``torch.no_grad()``
-    in eval mode; every submodule's original mode is restored afterwards, and the hooks are
-    removed, also when the forward pass raises. Each selected module must run exactly once.
-    Outputs are detached copies (a later in-place op cannot change them); a tuple output
-    contributes its first tensor. ``x`` is moved to the model's device and the maps stay there:
-    for large models, pass fewer ``modules`` or a smaller batch. ``x`` with NaN or inf raises
+    Without ``modules``, a model whose ``forward_intermediates(x)`` returns
+    :class:`FeatureMap` s (our models) is asked for them. Otherwise modules are chosen by
+    :func:`find_feature_modules` and read by forward hooks, removed afterwards also when the
+    forward pass raises; each selected module must run exactly once, and a tuple output
+    contributes its first tensor. The model runs under ``torch.no_grad()`` in eval mode; every
+    submodule's original mode is restored afterwards. Maps are detached copies (a later in-place
+    op cannot change them). ``x`` is moved to the model's device and the maps stay there: for
+    large models, pass fewer ``modules`` or a smaller batch. ``x`` with NaN or inf raises
     ValueError.
     """
     return _collect_feature_maps(model, x, modules, "collect_feature_maps")
@@ -180,6 +190,10 @@ def _collect_feature_maps(
     # Checked before the copy: free of device syncs for a CPU batch; one sync for a batch already
     # on an accelerator, where the caller reads the results back to the CPU anyway.
     require_finite(x, where)
+    if modules is None and _returns_feature_maps(model):
+        with eval_mode(model), torch.no_grad():
+            maps = model.forward_intermediates(to_device(x, model_device(model)))
+        return [FeatureMap(m.name, m.kind, m.tensor.detach().clone()) for m in maps]
     # Forward hooks rather than torch.fx (torchvision's create_feature_extractor): FX needs a
     # symbolically traceable model, hooks work with any Python control flow in forward().
     selected = find_feature_modules(model, modules)
@@ -206,6 +220,17 @@ def _collect_feature_maps(
     if missing:
         raise ValueError(f"these feature modules did not run in forward: {missing}")
     return captured
+
+
+def _returns_feature_maps(model: nn.Module) -> bool:
+    """Whether ``model.forward_intermediates`` is ours (returns :class:`FeatureMap` s).
+
+    Our models declare it by returning FeatureMaps; we recognise them by their package, so that a
+    third-party ``forward_intermediates`` with another signature (timm's) is never called here.
+    """
+    return hasattr(model, "forward_intermediates") and type(model).__module__.startswith(
+        "course_lib."
+    )
 
 
 def _is_square(n: int) -> bool:
