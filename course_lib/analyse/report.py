@@ -147,7 +147,8 @@ def _summary(key: str, results: dict[str, Any]) -> str:
     r = results[key]
     if key == "hessian":
         ape = "–" if r["ape"] is None else f"{r['ape']:.4g}"
-        return f" — APE {ape}, NEP {r['nep']:.1%} over {r['n']} values"
+        notes = "".join(f"<br>⚠ {html.escape(w)}" for w in r.get("warnings", []))
+        return f" — APE {ape}, NEP {r['nep']:.1%} over {r['n']} values{notes}"
     if key == "noise":
         return f" — clean accuracy {r['clean_accuracy']:.1f} % on {r['num_samples']} images"
     if key == "fourier":

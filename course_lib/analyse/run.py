@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -104,17 +105,22 @@ def hessian_spectrum(model: nn.Module, batches: Sequence[Batch], sizes: Sizes, *
     with at most 10 products: 121 s for 2 batches (a forward pass takes 1.7 s, forward+backward
     4.5 s); the ``gpu`` profile's 64 batches of 16 with top-5 need a GPU.
     """
-    rows = max_eigenvalue_spectrum(
-        model,
-        nn.CrossEntropyLoss(),
-        list(batches[: sizes.hessian_batches]),
-        k=sizes.hessian_k,
-        which="LM",
-        max_iter=sizes.hessian_max_iter,
-        generator=torch.Generator().manual_seed(0),
-        progress=progress,
-    )
+    # Warnings (batches that did not converge within max_iter) go into the results and the
+    # report instead of stderr, where a notebook or a progress bar would bury them.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = max_eigenvalue_spectrum(
+            model,
+            nn.CrossEntropyLoss(),
+            list(batches[: sizes.hessian_batches]),
+            k=sizes.hessian_k,
+            which="LM",
+            max_iter=sizes.hessian_max_iter,
+            generator=torch.Generator().manual_seed(0),
+            progress=progress,
+        )
     return {
+        "warnings": [str(w.message) for w in caught],
         "eigenvalues": rows.tolist(),
         "which": "LM",
         "k": sizes.hessian_k,
