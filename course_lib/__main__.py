@@ -186,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="pre-flight check: versions, device, every tiny model")
     p.set_defaults(func=_cmd_check)
+
+    from course_lib.analyse.command import add_subcommand
+
+    add_subcommand(sub)  # python -m course_lib analyse --model timm:NAME ... --out DIR
     return parser
 
 

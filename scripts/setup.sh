@@ -18,7 +18,7 @@ stamp="$VENV/.course_lib-installed"
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "[setup] installing course_lib with its book and test extras"
-    "$VENV/bin/python" -m pip install -q -e ".[book,test]"
+    "$VENV/bin/python" -m pip install -q -e ".[book,test,timm]"
     "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
     echo "$want" > "$stamp"
 fi

@@ -195,24 +195,25 @@ def test_untagged_unknown_model_raises() -> None:
         collect_feature_maps(model, torch.randn(1, 3, 8, 8))
 
 
-def test_torchvision_resnet18_fallback() -> None:
+def test_torchvision_resnet18_by_fx() -> None:
     from torchvision.models import resnet18
 
     model = resnet18(num_classes=10)
     profile = fourier_profile(model, torch.randn(1, 3, 32, 32))
-    assert len(profile.names) == 8 and set(profile.kinds) == {"conv"}
-    assert profile.names[0] == "layer1.0" and profile.sizes == [8, 8, 4, 4, 2, 2, 1, 1]
+    assert profile.kinds == ["stem"] + ["conv"] * 8
+    assert profile.names[:2] == ["maxpool", "layer1.0"]
+    assert profile.sizes == [8, 8, 8, 4, 4, 2, 2, 1, 1]
     assert _hooks_left(model) == 0
 
 
-def test_torchvision_vit_fallback_drops_the_class_token() -> None:
+def test_torchvision_vit_by_fx_drops_the_class_token() -> None:
     from torchvision.models import VisionTransformer
 
     model = VisionTransformer(
         image_size=16, patch_size=4, num_layers=2, num_heads=2, hidden_dim=8, mlp_dim=16
     )
     profile = fourier_profile(model, torch.randn(2, 3, 16, 16))
-    assert profile.kinds == ["block", "block"] and profile.sizes == [4, 4]
+    assert profile.kinds == ["embed", "block", "block"] and profile.sizes == [4, 4, 4]
 
 
 # --- profiles ----------------------------------------------------------------------------------
@@ -261,12 +262,15 @@ def test_every_registered_model(name: str) -> None:
     from course_lib.models import create_model
 
     model = create_model(name)
-    tagged = [m for m in model.modules() if isinstance(getattr(m, "feature_kind", None), str)]
     x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = model.eval().forward_intermediates(x)
     fourier = fourier_profile(model, x)
     variance = variance_profile(model, x)
-    assert len(fourier.names) == len(variance.names) == len(tagged)
-    assert fourier.kinds == [m.feature_kind for m in tagged]
+    assert fourier.names == variance.names == [m.name for m in expected]
+    assert fourier.kinds == [m.kind for m in expected]
+    for got, m in zip(fourier.delta, expected, strict=True):
+        torch.testing.assert_close(got, relative_log_amplitude(m.tensor))
     assert torch.isfinite(fourier.high_frequency).all() and torch.isfinite(variance.values).all()
 
 

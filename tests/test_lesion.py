@@ -159,8 +159,8 @@ def test_lesion_study_batches_and_unit_choice():
     model = create_model("vit_tiny", num_classes=3).eval()
     x, y = torch.randn(12, 3, 32, 32), torch.randint(0, 3, (12,))
     batches = [(x[:4], y[:4]), (x[4:8], y[4:8]), (x[8:], y[8:])]
-    whole = lesion_study(model, (x[:8], y[:8]), units=["blocks.1"])
-    split = lesion_study(model, batches, units=["blocks.1"], max_batches=2)
+    whole = lesion_study(model, (x[:8], y[:8]), units=["blocks.0.mlp"])
+    split = lesion_study(model, batches, units=["blocks.0.mlp"], max_batches=2)
     assert split.num_samples == 8 and split.kinds == ["mlp"]
     torch.testing.assert_close(split.accuracy, whole.accuracy)
     torch.testing.assert_close(split.nll, whole.nll)

@@ -71,8 +71,8 @@ def test_bad_configurations_raise_clear_errors(name, kwargs, message):
 
 def test_overrides_change_the_architecture():
     model = create_model("vit_tiny", depth=3, patch_size=8)
-    assert len(model.blocks) == 6
-    assert model.patch_embed.pos_embed.shape[1] == (32 // 8) ** 2
+    assert len(model.blocks) == 3
+    assert model.pos_embed.shape[1] == (32 // 8) ** 2
 
 
 def test_msa_positions_follow_the_build_up_rule():
@@ -84,10 +84,11 @@ def test_msa_positions_follow_the_build_up_rule():
 
 
 def _kinds(model) -> list[str]:
-    return [m.feature_kind for m in model.modules() if hasattr(m, "feature_kind")]
+    with torch.no_grad():
+        return [m.kind for m in model.eval().forward_intermediates(torch.randn(1, 3, 32, 32))]
 
 
-def test_feature_kinds_tag_every_block_in_forward_order():
+def test_feature_kinds_of_every_depth_in_forward_order():
     vit = create_model("vit_tiny")
     assert _kinds(vit) == ["embed"] + ["msa", "mlp"] * 2
     assert vit.num_prefix_tokens == 1
@@ -106,11 +107,73 @@ def test_alternet_is_a_resnet_with_msa_blocks():
     assert _kinds(alternet) == ["stem", "conv", "conv", "msa"]
 
 
+def _depths(model) -> int:
+    """The paper's number of depths: stem + blocks (ResNet), embedding + 2 per block (ViT)."""
+    if hasattr(model, "stages"):
+        return 1 + sum(len(stage) for stage in model.stages)
+    return 1 + 2 * model.config.depth
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_intermediates(name):
+    """Every registered model: count, kinds, NCHW shapes, and the last map is forward_features."""
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        maps = model.forward_intermediates(x)
+        tokens = model.forward_intermediates(x, indices=1, output_fmt="NLC")[0].tensor
+        features = model.forward_features(x)
+    assert len(maps) == _depths(model)
+    kinds = [m.kind for m in maps]
+    if hasattr(model, "stages"):
+        assert kinds[0] == "stem" and set(kinds[1:]) <= {"conv", "msa"}
+        last = model.act(model.norm(maps[-1].tensor))
+    else:
+        assert kinds == ["embed"] + ["msa", "mlp"] * model.config.depth
+        assert tokens.shape[1] == model.num_prefix_tokens + (32 // model.config.patch_size) ** 2
+        last = model.norm(tokens)
+    torch.testing.assert_close(last, features, rtol=0, atol=0)
+    for m in maps:
+        assert m.tensor.ndim == 4 and m.tensor.shape[0] == 2
+        assert m.tensor.shape[-1] == m.tensor.shape[-2]
+        assert m.name in dict(model.named_modules()) or m.name == "patch_embed"
+    assert [m.name for m in model.forward_intermediates(x, indices=[0, -1])] == [
+        maps[0].name,
+        maps[-1].name,
+    ]
+    with pytest.raises(ValueError, match="out of range"):
+        model.forward_intermediates(x, indices=[len(maps)])
+    with pytest.raises(ValueError, match="output_fmt"):
+        model.forward_intermediates(x, output_fmt="NHWC")
+
+
+def test_old_vit_checkpoint_layout_is_refused_clearly():
+    model = create_model("vit_tiny")
+    state = model.state_dict()
+    state["patch_embed.pos_embed"] = state.pop("pos_embed")
+    with pytest.raises(ValueError, match="old layout"):
+        model.load_state_dict(state)
+
+
+def test_parameter_order_is_stable():
+    """Analyses walk model.parameters() in order (Hessian, landscape): the order is part of the
+    numbers."""
+    names = [n for n, _ in create_model("vit_tiny").named_parameters()]
+    assert names[:4] == [
+        "cls_token",
+        "pos_embed",
+        "patch_embed.proj.weight",
+        "patch_embed.proj.bias",
+    ]
+    assert names[4].startswith("blocks.0.msa.") and names[-1] == "head.bias"
+
+
 def test_window_attention_is_local():
     """Changing one token changes the outputs of its own window only."""
     torch.manual_seed(0)
     model = create_model("local_vit_tiny", depth=1).eval()
-    attn_block = model.blocks[0]
+    attn_block = model.blocks[0].msa
     tokens = torch.randn(1, 64, 64)
     changed = tokens.clone()
     changed[0, 0] += torch.randn(64)  # token (0, 0): window rows 0-3, columns 0-3

@@ -3,9 +3,24 @@
 A "feature map" in the paper's sense (Park & Kim 2022, Sec. 3, Fig. 2a, 8, 9) is the output of a
 block: the ResNet stem and each residual block; a ViT's patch embedding and, per transformer
 block, the residual stream after ``x + attn(norm(x))`` ("msa") and after ``x + mlp(norm(x))``
-("mlp") as two separate depths. Our models mark such modules with a string attribute
-``feature_kind``; for third-party models we recognise common block classes, or the caller names
-the modules.
+("mlp") as two separate depths.
+
+Where the maps come from, in order of preference:
+
+1. the model's own ``forward_intermediates(x)`` returning a list of :class:`FeatureMap` (our
+   models, :mod:`course_lib.models`): names, kinds and the layout ``[B, C, H, W]`` come from the
+   model, class tokens are dropped by the model itself (no guessing from shapes);
+2. timm models with timm's ``forward_intermediates`` (ResNet, ConvNeXt, ViT/DeiT, Swin,
+   EfficientNet, ...): timm returns ``[B, C, H, W]`` itself, dropping prefix tokens by the
+   model's ``num_prefix_tokens`` and permuting NHWC stages (Swin, ConvNeXt-style); names come
+   from ``model.feature_info``. timm's depths are its own: every block of a ViT, every *stage*
+   of a hierarchical model;
+3. torchvision ResNets and ViTs by ``torchvision.models.feature_extraction`` (FX), see
+   :func:`torchvision_feature_maps`;
+4. forward hooks on modules: those the caller names (``modules=``), else modules tagged with a
+   string attribute ``feature_kind``, else known third-party block classes. Token maps
+   ``[B, N, D]`` are laid on their grid later by :func:`to_grid`, given the model's
+   ``num_prefix_tokens``.
 """
 
 from __future__ import annotations
@@ -160,14 +175,16 @@ def find_feature_modules(
 def collect_feature_maps(
     model: nn.Module, x: Tensor, modules: ModuleSpec | None = None
 ) -> list[FeatureMap]:
-    """Run ``model(x)`` once and return the output of every feature module, in forward order.
+    """Run ``model`` once on ``x`` and return the output of every block, in forward order.
 
-    Modules are chosen by :func:`find_feature_modules`. The model runs under ``torch.no_grad()``
-    in eval mode; every submodule's original mode is restored afterwards, and the hooks are
-    removed, also when the forward pass raises. Each selected module must run exactly once.
-    Outputs are detached copies (a later in-place op cannot change them); a tuple output
-    contributes its first tensor. ``x`` is moved to the model's device and the maps stay there:
-    for large models, pass fewer ``modules`` or a smaller batch. ``x`` with NaN or inf raises
+    Without ``modules``, a model whose ``forward_intermediates(x)`` returns
+    :class:`FeatureMap` s (our models) is asked for them. Otherwise modules are chosen by
+    :func:`find_feature_modules` and read by forward hooks, removed afterwards also when the
+    forward pass raises; each selected module must run exactly once, and a tuple output
+    contributes its first tensor. The model runs under ``torch.no_grad()`` in eval mode; every
+    submodule's original mode is restored afterwards. Maps are detached copies (a later in-place
+    op cannot change them). ``x`` is moved to the model's device and the maps stay there: for
+    large models, pass fewer ``modules`` or a smaller batch. ``x`` with NaN or inf raises
     ValueError.
     """
     return _collect_feature_maps(model, x, modules, "collect_feature_maps")
@@ -180,6 +197,14 @@ def _collect_feature_maps(
     # Checked before the copy: free of device syncs for a CPU batch; one sync for a batch already
     # on an accelerator, where the caller reads the results back to the CPU anyway.
     require_finite(x, where)
+    if modules is None and _returns_feature_maps(model):
+        with eval_mode(model), torch.no_grad():
+            maps = model.forward_intermediates(to_device(x, model_device(model)))
+        return [FeatureMap(m.name, m.kind, m.tensor.detach().clone()) for m in maps]
+    if modules is None and _is_timm(model) and hasattr(model, "forward_intermediates"):
+        return timm_feature_maps(model, x)
+    if modules is None and torchvision_nodes(model) is not None:
+        return torchvision_feature_maps(model, x)
     # Forward hooks rather than torch.fx (torchvision's create_feature_extractor): FX needs a
     # symbolically traceable model, hooks work with any Python control flow in forward().
     selected = find_feature_modules(model, modules)
@@ -206,6 +231,114 @@ def _collect_feature_maps(
     if missing:
         raise ValueError(f"these feature modules did not run in forward: {missing}")
     return captured
+
+
+def _is_timm(model: nn.Module) -> bool:
+    return type(model).__module__.startswith("timm.")
+
+
+def timm_feature_maps(model: nn.Module, x: Tensor) -> list[FeatureMap]:
+    """Every intermediate timm's ``forward_intermediates`` gives, as ``[B, C, H, W]`` maps.
+
+    timm lays the maps out itself (``output_fmt="NCHW"``: prefix tokens dropped by the model's
+    ``num_prefix_tokens``, NHWC stages permuted), so nothing here depends on shapes. Names are
+    the modules of ``model.feature_info`` when it lists one per intermediate; the kind of each
+    map comes from its module (:func:`block_kind`).
+    """
+    require_finite(x, "collect_feature_maps")
+    with eval_mode(model), torch.no_grad():
+        maps = model.forward_intermediates(
+            to_device(x, model_device(model)), output_fmt="NCHW", intermediates_only=True
+        )
+    info = getattr(model, "feature_info", None)
+    names = [f.get("module", f"stage{i}") for i, f in enumerate(info or [])]
+    if len(names) != len(maps):
+        names = [f"intermediate{i}" for i in range(len(maps))]
+    modules = dict(model.named_modules())
+    out = []
+    for i, (name, tensor) in enumerate(zip(names, maps, strict=True)):
+        if tensor.ndim != 4:
+            raise ValueError(f"timm returned a {tensor.ndim}-D intermediate {name!r}, not NCHW")
+        kind = block_kind(modules.get(name), first=i == 0)
+        out.append(FeatureMap(name, kind, tensor.detach().clone()))
+    return out
+
+
+def block_kind(module: nn.Module | None, *, first: bool = False) -> str:
+    """The kind of a third-party block, from what it contains.
+
+    ``"block"`` for anything holding attention (a transformer block, or a stage of them: MSA
+    and MLP together), ``"stem"`` for a first map computed by something that is not a residual
+    stage (e.g. timm ResNet's ``act1``), ``"conv"`` for convolutional blocks or stages.
+    """
+    if module is None:
+        return "block"
+    inner = list(module.modules())
+    if any("Attention" in type(m).__name__ for m in inner):
+        return "block"
+    if first and not any(len(list(m.children())) > 1 for m in inner):
+        return "stem"
+    if any(isinstance(m, nn.Conv2d) for m in inner):
+        return "conv"
+    return "block"
+
+
+def torchvision_nodes(model: nn.Module) -> dict[str, str] | None:
+    """FX nodes to read from a torchvision ResNet or ViT: ``{node: kind}``; None for others.
+
+    ResNet: the stem (``maxpool``) and every ``BasicBlock``/``Bottleneck``; ViT: the patch
+    embedding with class token and position embedding (``encoder.dropout``) and every
+    ``EncoderBlock`` (MSA and MLP together: ``"block"``).
+    """
+    from torchvision.models import ResNet, VisionTransformer
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+    from torchvision.models.vision_transformer import EncoderBlock
+
+    if isinstance(model, ResNet):
+        blocks = [n for n, m in model.named_modules() if isinstance(m, (BasicBlock, Bottleneck))]
+        return {"maxpool": "stem", **dict.fromkeys(blocks, "conv")}
+    if isinstance(model, VisionTransformer):
+        blocks = [n for n, m in model.named_modules() if isinstance(m, EncoderBlock)]
+        return {"encoder.dropout": "embed", **dict.fromkeys(blocks, "block")}
+    return None
+
+
+def torchvision_feature_maps(model: nn.Module, x: Tensor) -> list[FeatureMap]:
+    """Feature maps of a torchvision ResNet or ViT by ``create_feature_extractor`` (FX).
+
+    torchvision's models are written to be FX-traceable, and FX returns named graph nodes
+    without touching the model: the same module names as hooks would give, and the ViT's token
+    sequence laid out here by the model's own ``patch_size`` and ``image_size`` (one class token,
+    ``class_token``), not by guessing a square. The traced copy shares the model's weights.
+    """
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    nodes = torchvision_nodes(model)
+    if nodes is None:
+        raise ValueError(f"{type(model).__name__} is not a torchvision ResNet or ViT")
+    require_finite(x, "collect_feature_maps")
+    with eval_mode(model), torch.no_grad():
+        extractor = create_feature_extractor(model, return_nodes=list(nodes))
+        outputs = extractor(to_device(x, model_device(model)))
+    maps = []
+    for name, kind in nodes.items():
+        tensor = outputs[name].detach().clone()
+        if tensor.ndim == 3:  # ViT tokens [B, 1 + N, D]: drop the class token, lay out the grid
+            side = model.image_size // model.patch_size
+            tensor = rearrange(tensor[:, 1:], "b (h w) d -> b d h w", h=side, w=side)
+        maps.append(FeatureMap(name, kind, tensor))
+    return maps
+
+
+def _returns_feature_maps(model: nn.Module) -> bool:
+    """Whether ``model.forward_intermediates`` is ours (returns :class:`FeatureMap` s).
+
+    Our models declare it by returning FeatureMaps; we recognise them by their package, so that a
+    third-party ``forward_intermediates`` with another signature (timm's) is never called here.
+    """
+    return hasattr(model, "forward_intermediates") and type(model).__module__.startswith(
+        "course_lib."
+    )
 
 
 def _is_square(n: int) -> bool:

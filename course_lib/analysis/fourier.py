@@ -108,10 +108,11 @@ def fourier_profile(
 ) -> FourierProfile:
     """Δ log amplitude of every block's output for one batch ``x`` (paper Fig. 2a, Fig. 8).
 
-    One forward pass with hooks (:func:`~course_lib.analysis.features.collect_feature_maps`:
-    eval mode, no grad, mode restored). Token maps drop ``model.num_prefix_tokens`` leading tokens
-    when the model has that attribute (and the map carries them), otherwise a class token is
-    detected from the shape.
+    One forward pass (:func:`~course_lib.analysis.features.collect_feature_maps`: eval mode, no
+    grad, mode restored). Course models and timm/torchvision models give ``[B, C, H, W]`` maps
+    with their class tokens already dropped; maps read by hooks (``modules=``, other models)
+    that are tokens drop ``model.num_prefix_tokens`` leading tokens when the model has that
+    attribute, otherwise a class token is detected from the shape.
     """
     maps = _collect_feature_maps(model, x, modules, "fourier_profile")
     return FourierProfile.from_feature_maps(maps, getattr(model, "num_prefix_tokens", None))

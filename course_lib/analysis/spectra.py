@@ -99,12 +99,13 @@ def batch_spectra(
 def parameter_group(name: str) -> str:
     """The group of a parameter: the first one or two parts of its name.
 
-    ``blocks.3.attn.qkv.weight`` → ``"blocks.3"`` (a ViT sub-block: even indices are MSA, odd
-    ones MLP), ``stages.1.0.conv1.weight`` → ``"stages.1"``, ``cls_token`` → ``"cls_token"``,
+    ``blocks.3.msa.attn.qkv.weight`` → ``"blocks.3.msa"`` (a ViT sub-block: ``msa`` or
+    ``mlp``), ``stages.1.0.conv1.weight`` → ``"stages.1"``, ``cls_token`` → ``"cls_token"``,
     ``patch_embed.proj.weight`` → ``"patch_embed"``, ``head.weight`` → ``"head"``.
     """
     parts = name.split(".")
-    return ".".join(parts[:2]) if parts[0] in ("blocks", "stages") and len(parts) > 2 else parts[0]
+    n = 3 if parts[0] == "blocks" and parts[2:3] in (["msa"], ["mlp"]) else 2
+    return ".".join(parts[:n]) if parts[0] in ("blocks", "stages") and len(parts) > n else parts[0]
 
 
 def vector_composition(vector: Tensor, model: nn.Module) -> tuple[list[str], Tensor]:

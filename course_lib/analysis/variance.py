@@ -64,8 +64,9 @@ def variance_profile(
 ) -> VarianceProfile:
     """Feature-map variance of every block's output for one batch ``x`` (paper Fig. 9).
 
-    One forward pass with hooks (eval mode, no grad, mode restored); token maps drop
-    ``model.num_prefix_tokens`` leading tokens when the model has that attribute.
+    One forward pass (:func:`~course_lib.analysis.features.collect_feature_maps`: eval mode, no
+    grad, mode restored); token maps read by hooks drop ``model.num_prefix_tokens`` leading
+    tokens when the model has that attribute.
     """
     maps = _collect_feature_maps(model, x, modules, "variance_profile")
     return VarianceProfile.from_feature_maps(maps, getattr(model, "num_prefix_tokens", None))

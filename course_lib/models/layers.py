@@ -1,12 +1,14 @@
 """Building blocks shared by every model family (no copies between ResNet, ViT and AlterNet).
 
-Each module whose *output* is a feature map in the paper's sense carries a class attribute
-``feature_kind`` ("stem", "embed", "conv", "msa" or "mlp"). The analyses in
-``course_lib.analysis`` hook exactly those modules, in forward order, to read the feature maps
-of every block (paper Fig. 2a, 8 and 9).
+The models return their feature maps themselves (``forward_intermediates``, see
+:mod:`course_lib.models`). Residual units still carry a class attribute ``feature_kind``
+("conv", "msa" or "mlp"; "stem" for the ResNet stem): the lesion study
+(:mod:`course_lib.analysis.lesion`) finds the units it can remove by it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -146,6 +148,35 @@ class MlpResidual(nn.Module):
         return x + self.drop_path(self.mlp(self.norm(x)))
 
 
+class Block(nn.Module):
+    """A pre-norm transformer block: the MSA sub-block, then the MLP sub-block.
+
+    The paper counts the residual stream after each sub-block as a depth of its own (Fig. 8, 9),
+    so :meth:`ViT.forward_intermediates <course_lib.models.vit.ViT.forward_intermediates>` reads
+    ``msa`` and ``mlp`` separately; the lesion study removes them separately too.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        attn: Attention,
+        mlp_ratio: float,
+        dropout: float = 0.0,
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.msa = AttentionResidual(dim, attn, drop_path)
+        self.mlp = MlpResidual(dim, mlp_ratio, dropout, drop_path)
+
+    @property
+    def attn(self) -> Attention:
+        """The block's attention layer (inside the MSA sub-block)."""
+        return self.msa.attn
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.mlp(self.msa(x))
+
+
 def conv_shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Module:
     """Identity when shapes match, else a strided 1×1 convolution (on the pre-activated input)."""
     if stride == 1 and in_ch == out_ch:
@@ -239,3 +270,28 @@ class MSABlock(nn.Module):
         tokens = rearrange(out, "b c h w -> b (h w) c")
         out = rearrange(self.attn(tokens), "b (h w) c -> b c h w", h=h, w=w)
         return skip + self.drop_path(out)
+
+
+def take_indices(n: int, indices: int | Sequence[int] | None) -> list[int]:
+    """Which of ``n`` intermediates to return, as timm's ``forward_intermediates`` reads it.
+
+    ``None``: all of them; an int ``k``: the last ``k``; a sequence: those indices (negative ones
+    count from the end), in ascending order. Raises ValueError for indices out of range.
+    """
+    if indices is None:
+        return list(range(n))
+    if isinstance(indices, int):
+        if not 0 < indices <= n:
+            raise ValueError(f"indices={indices}: the model has {n} intermediates")
+        return list(range(n - indices, n))
+    chosen = sorted({i + n if i < 0 else i for i in indices})
+    bad = [i for i in chosen if not 0 <= i < n]
+    if bad:
+        raise ValueError(f"indices {bad} out of range: the model has {n} intermediates")
+    return chosen
+
+
+def check_output_fmt(output_fmt: str) -> None:
+    """``"NCHW"`` (maps ``[B, C, H, W]``) or ``"NLC"`` (tokens ``[B, N, C]``), else ValueError."""
+    if output_fmt not in ("NCHW", "NLC"):
+        raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', not {output_fmt!r}")

@@ -7,11 +7,20 @@ ResNet, ``msa_blocks=(0, 1, 1, 2)`` the paper's CIFAR AlterNet-50.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from einops import rearrange
 from torch import Tensor, nn
 
-from course_lib.models.layers import MSABlock, PreActBlock, PreActBottleneck
+from course_lib.analysis.features import FeatureMap
+from course_lib.models.layers import (
+    MSABlock,
+    PreActBlock,
+    PreActBottleneck,
+    check_output_fmt,
+    take_indices,
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,37 @@ class ResNet(nn.Module):
         self.act = nn.ReLU()
         self.head = nn.Linear(in_ch, num_classes)
         self.num_features = in_ch
+        self.num_prefix_tokens = 0  # feature maps, no tokens
+
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: int | Sequence[int] | None = None,
+        output_fmt: str = "NCHW",
+    ) -> list[FeatureMap]:
+        """The paper's feature maps (Fig. 8, 9), in forward order: the stem, then every block.
+
+        Returns one :class:`~course_lib.analysis.features.FeatureMap` per depth: ``name`` is the
+        module's name (``"stem"``, ``"stages.1.0"``, ...), ``kind`` is ``"stem"``, ``"conv"`` or
+        ``"msa"`` (AlterNet's MSA blocks), ``tensor`` is ``[B, C, H, W]`` (``output_fmt="NCHW"``)
+        or ``[B, H*W, C]`` (``"NLC"``, row-major). ``indices`` selects depths as in timm:
+        ``None`` all, ``k`` the last ``k``, or a list. Runs in the model's current mode and with
+        gradients as the caller set them; the last map, through ``norm`` and ``act``, is
+        :meth:`forward_features`. Tensors are the graph's own (not detached or copied).
+        """
+        check_output_fmt(output_fmt)
+        blocks = [block for stage in self.stages for block in stage]
+        chosen = set(take_indices(1 + len(blocks), indices))
+        names = ["stem"] + [
+            f"stages.{s}.{i}" for s, stage in enumerate(self.stages) for i in range(len(stage))
+        ]
+        maps = []
+        for i, module in enumerate([self.stem, *blocks][: max(chosen) + 1]):
+            x = module(x)
+            if i in chosen:
+                out = x if output_fmt == "NCHW" else rearrange(x, "b c h w -> b (h w) c")
+                maps.append(FeatureMap(names[i], module.feature_kind, out))
+        return maps
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Images ``[B, 3, H, W]`` to the last feature map ``[B, C, H/8, W/8]`` (4 stages)."""

@@ -7,13 +7,15 @@ grid (paper Sec. 3, Fig. 7a: locality strengthens the inductive bias).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from course_lib.models.layers import Attention, AttentionResidual, MlpResidual
+from course_lib.analysis.features import FeatureMap
+from course_lib.models.layers import Attention, Block, check_output_fmt, take_indices
 
 
 @dataclass(frozen=True)
@@ -32,25 +34,22 @@ class ViTConfig:
 
 
 class PatchEmbed(nn.Module):
-    """Patches, embedded, plus learned position embeddings: ``[B, 3, H, W] -> [B, N, dim]``.
+    """Non-overlapping patches, linearly embedded: ``[B, 3, H, W] -> [B, N, dim]`` (row-major)."""
 
-    The position embedding lives here so that this module's output is the paper's depth-0
-    feature map (the token grid the transformer blocks receive, class token aside).
-    """
-
-    feature_kind = "embed"
-
-    def __init__(self, patch_size: int, dim: int, grid: int) -> None:
+    def __init__(self, patch_size: int, dim: int) -> None:
         super().__init__()
         self.proj = nn.Conv2d(3, dim, patch_size, stride=patch_size)
-        self.pos_embed = nn.Parameter(torch.randn(1, grid * grid, dim) * 0.02)
 
     def forward(self, x: Tensor) -> Tensor:
-        return rearrange(self.proj(x), "b d h w -> b (h w) d") + self.pos_embed
+        return rearrange(self.proj(x), "b d h w -> b (h w) d")
 
 
 class ViT(nn.Module):
-    """A pre-norm Vision Transformer for small images (global or local attention)."""
+    """A pre-norm Vision Transformer for small images (global or local attention).
+
+    ``blocks`` holds ``depth`` transformer :class:`~course_lib.models.layers.Block` s, each an MSA
+    sub-block (``block.msa``) followed by an MLP sub-block (``block.mlp``).
+    """
 
     def __init__(self, config: ViTConfig, num_classes: int = 10, image_size: int = 32) -> None:
         super().__init__()
@@ -73,29 +72,88 @@ class ViT(nn.Module):
         if c.dim % c.heads:
             raise ValueError(f"dim={c.dim} is not divisible by heads={c.heads}")
         self.config = c
+        self.grid_size = (grid, grid)
         self.num_prefix_tokens = 1 if c.pool == "cls" else 0
-        self.patch_embed = PatchEmbed(c.patch_size, c.dim, grid)
+        # Parameter order (own parameters first, then submodules): cls_token, pos_embed, the
+        # patch projection, the blocks, as in the first version of this class, where pos_embed
+        # lived in PatchEmbed; the random draws happen in creation order (projection first).
+        # Both orders are kept so that a seed gives the same weights and every analysis that
+        # walks model.parameters() (Hessian start vectors, landscape directions) the same draws.
+        self.patch_embed = PatchEmbed(c.patch_size, c.dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim)) if c.pool == "cls" else None
-        sub_blocks = []
+        self.pos_embed = nn.Parameter(torch.randn(1, grid * grid, c.dim) * 0.02)
+        blocks = []
         for i in range(c.depth):
             dp = c.drop_path * i / max(c.depth - 1, 1)
             attn = Attention(c.dim, c.heads, window=c.window, dropout=c.dropout)
-            sub_blocks += [
-                AttentionResidual(c.dim, attn, dp),
-                MlpResidual(c.dim, c.mlp_ratio, c.dropout, dp),
-            ]
-        self.blocks = nn.Sequential(*sub_blocks)
+            blocks.append(Block(c.dim, attn, c.mlp_ratio, c.dropout, dp))
+        self.blocks = nn.Sequential(*blocks)
         self.norm = nn.LayerNorm(c.dim)
         self.head = nn.Linear(c.dim, num_classes)
         self.num_features = c.dim
         self.apply(_init_weights)
+        self.register_load_state_dict_pre_hook(_refuse_old_layout)
+
+    def _embed(self, x: Tensor) -> Tensor:
+        """Patch tokens plus position embeddings, ``[B, N, dim]`` (the paper's depth 0)."""
+        return self.patch_embed(x) + self.pos_embed
+
+    def _prepend_prefix(self, x: Tensor) -> Tensor:
+        if self.cls_token is None:
+            return x
+        return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Images ``[B, 3, H, W]`` to normalised tokens ``[B, prefix + N, dim]``."""
-        x = self.patch_embed(x)
-        if self.cls_token is not None:
-            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        return self.norm(self.blocks(x))
+        return self.norm(self.blocks(self._prepend_prefix(self._embed(x))))
+
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: int | Sequence[int] | None = None,
+        output_fmt: str = "NCHW",
+    ) -> list[FeatureMap]:
+        """The paper's feature maps (Fig. 8, 9), in forward order: ``1 + 2 * depth`` of them.
+
+        Depth 0 is the patch embedding with the position embedding added (``name="patch_embed"``,
+        ``kind="embed"``); then, per transformer block ``i``, the residual stream after its MSA
+        sub-block (``"blocks.i.msa"``, kind ``"msa"``) and after its MLP sub-block
+        (``"blocks.i.mlp"``, kind ``"mlp"``). Returns one
+        :class:`~course_lib.analysis.features.FeatureMap` per selected depth.
+
+        ``output_fmt="NCHW"``: the ``num_prefix_tokens`` leading (class) tokens are dropped and
+        the patch tokens laid out on their grid, ``[B, dim, H/p, W/p]``; ``"NLC"``: the residual
+        stream as it is, ``[B, prefix + N, dim]`` (depth 0 has no prefix tokens yet). ``indices``
+        selects depths as in timm: ``None`` all, ``k`` the last ``k``, or a list. Runs in the
+        model's current mode and grad setting; the last map, prefix tokens kept and passed
+        through ``norm``, is :meth:`forward_features`. Tensors are not detached or copied.
+        """
+        check_output_fmt(output_fmt)
+        n = 1 + 2 * len(self.blocks)
+        chosen = set(take_indices(n, indices))
+        h, w = self.grid_size
+
+        def layout(tokens: Tensor, prefix: int) -> Tensor:
+            if output_fmt == "NLC":
+                return tokens
+            return rearrange(tokens[:, prefix:], "b (h w) d -> b d h w", h=h, w=w)
+
+        maps = []
+        x = self._embed(x)
+        if 0 in chosen:
+            maps.append(FeatureMap("patch_embed", "embed", layout(x, 0)))
+        x = self._prepend_prefix(x)
+        for i, block in enumerate(self.blocks):
+            if 2 * i + 1 > max(chosen):
+                break
+            for j, sub in enumerate((block.msa, block.mlp)):
+                x = sub(x)
+                if 2 * i + 1 + j in chosen:
+                    name = f"blocks.{i}.{'msa' if j == 0 else 'mlp'}"
+                    maps.append(
+                        FeatureMap(name, sub.feature_kind, layout(x, self.num_prefix_tokens))
+                    )
+        return maps
 
     def forward_head(self, x: Tensor) -> Tensor:
         """Class token (or mean of the patch tokens) through the linear classifier."""
@@ -103,6 +161,17 @@ class ViT(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
+
+
+def _refuse_old_layout(module: nn.Module, state_dict: dict, prefix: str, *args: object) -> None:
+    """Refuse, with the fix, a state dict saved before the ViT owned its position embedding."""
+    if f"{prefix}patch_embed.pos_embed" in state_dict:
+        raise ValueError(
+            "this ViT checkpoint has the old layout (position embedding inside patch_embed, "
+            "sub-blocks as blocks.0, blocks.1, ...); it cannot be loaded into the current ViT. "
+            "Retrain it (cached runs retrain by themselves) or use the version of course_lib that "
+            "wrote it"
+        )
 
 
 def _init_weights(m: nn.Module) -> None:
