@@ -72,6 +72,8 @@ def test_batch_spectra_match_the_exact_hessian_and_lm_equals_derived():
 
 def test_vector_composition_and_groups():
     assert parameter_group("blocks.3.attn.qkv.weight") == "blocks.3"
+    assert parameter_group("blocks.3.msa.attn.qkv.weight") == "blocks.3.msa"
+    assert parameter_group("blocks.3.mlp.fc1.weight") == "blocks.3.mlp"
     assert parameter_group("stages.1.0.conv1.weight") == "stages.1"
     assert parameter_group("patch_embed.proj.weight") == "patch_embed"
     assert parameter_group("cls_token") == "cls_token"
