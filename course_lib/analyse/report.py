@@ -24,7 +24,7 @@ from course_lib.plots.frequency import (
     plot_variance_over_depth,
 )
 from course_lib.plots.landscape import plot_loss_contour, plot_loss_curve_1d
-from course_lib.plots.spectra import plot_max_eigenvalue_spectrum
+from course_lib.plots.eigenvalues import plot_max_eigenvalue_spectrum
 
 FIGURES = {
     "hessian": ("hessian.png", "Hessian max-eigenvalue spectrum (paper Fig. 1c, 4)"),
