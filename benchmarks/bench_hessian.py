@@ -206,19 +206,39 @@ def peak_memory(name: str, model: nn.Module, batch_size: int) -> dict[str, float
 # --- Eigenvalues -------------------------------------------------------------------------------
 
 
-def ours_top(model: nn.Module, batch: Batch, k: int, tol: float) -> tuple[list[float], int]:
+def ours_top(
+    model: nn.Module, batch: Batch, k: int, tol: float, which: str = "LM"
+) -> tuple[list[float], int]:
     result = top_eigenvalues(
         model,
         F.cross_entropy,
         batch,
         k,
-        which="LM",
+        which=which,
         tol=tol,
         max_iter=1000,
         generator=torch.Generator().manual_seed(0),
     )
     assert result.converged
     return result.eigenvalues.tolist(), result.n_hvp
+
+
+def ours_counts(model: nn.Module, batch: Batch, tol: float) -> None:
+    """Products and errors of our solver alone (LM, LA) against tol=1e-7 references."""
+    print(f"Ours alone, tol={tol}; error = max |λ - ref| / |ref| against tol=1e-7")
+    print(f"{'which':6s} {'k':>2s} {'time s':>8s} {'products':>9s} {'max rel err':>12s}  values")
+    for which in ("LM", "LA"):
+        reference, _ = ours_top(model, batch, 5, 1e-7, which)
+        for k in (1, 5):
+            seconds, (values, products) = timed(
+                lambda w=which, k=k: ours_top(model, batch, k, tol, w)
+            )
+            error = max(abs(v - r) / abs(r) for v, r in zip(values, reference[:k], strict=True))
+            print(
+                f"{which:6s} {k:2d} {seconds:8.1f} {products:9d} {error:12.1e}  "
+                f"{[round(v, 3) for v in values]}",
+                flush=True,
+            )
 
 
 def pyhessian_top(model: nn.Module, batch: Batch, k: int, tol: float) -> tuple[list[float], int]:
@@ -266,6 +286,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--train-steps", type=int, default=40)
     parser.add_argument("--tol", type=float, default=1e-4)
+    parser.add_argument(
+        "--only-ours", action="store_true", help="only our solver's products (LM, LA)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -278,6 +301,9 @@ def main() -> None:
         f"torch {torch.__version__}\n",
         flush=True,
     )
+    if args.only_ours:
+        ours_counts(model, batch, args.tol)
+        return
 
     with _hessian_operator(model, F.cross_entropy, batch, 0.0, "eval") as op:
         times = best_interleaved(hvp_methods(model, batch, op), rounds=3)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -21,12 +21,16 @@ from course_lib.analysis.hessian import (
     EigenResult,
     _hessian_operator,
     exact_hessian,
+    hessian_eigenvalues,
     hessian_trace,
     hvp,
+    largest_magnitude_eigenvalues,
     max_eigenvalue_spectrum,
+    negative_proportion,
     spectral_density,
     spectrum_summary,
     top_eigenvalues,
+    wilson_interval,
 )
 
 
@@ -340,6 +344,145 @@ def test_spectrum_and_summary() -> None:
 
     summary = spectrum_summary(torch.tensor([[-1.0, 2.0], [3.0, -4.0], [5.0, 0.0]]))
     assert summary == {"nep": pytest.approx(2 / 6), "ape": pytest.approx(10 / 3), "n": 6}
+
+
+# --- The hard case: a trained BatchNorm network, λ_max ≫ |λ_min| ----------------------------
+
+
+def trained_bn_convnet() -> tuple[nn.Module, tuple[Tensor, Tensor]]:
+    """Two conv+BatchNorm layers (842 weights) trained by Adam to a loss of ~2e-3 on 64 random
+    8×8 images with random labels of 2 classes; eval mode, one batch of 16.
+
+    Like a trained ResNet's, its Hessian has one large outlier (λ_max ≈ 73), a bulk near 0 and a
+    small negative end (λ_min ≈ −0.18). A 2-step Krylov basis then holds λ_max and a bulk value
+    near 0 whose only Ritz neighbour is λ_max: the old stopping rule (Kato-Temple with the gap to
+    λ_max, and an absolute floor of 10·eps·λ_max) accepted that bulk value as λ_min after 2
+    products for 2 of these 4 start vectors (+0.008 and +0.005).
+    """
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (64,), generator=g)
+    images = torch.randn(64, 3, 8, 8, generator=g) * 0.5
+    images[:, :2, :4] += 1.0  # the labels are random: the net memorises them
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 2),
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(100):
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval(), (images[:16], labels[:16])
+
+
+@pytest.fixture(scope="module")
+def hard_case() -> Iterator[tuple[nn.Module, tuple[Tensor, Tensor], Tensor]]:
+    threads = torch.get_num_threads()  # set up before the function-scoped `one_thread`
+    torch.set_num_threads(1)
+    model, batch = trained_bn_convnet()
+    exact = torch.linalg.eigvalsh(exact_hessian(model, F.cross_entropy, batch).double())
+    torch.set_num_threads(threads)
+    yield model, batch, exact
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("which", ["SA", "LM", "LA"])
+def test_trained_bn_net_both_ends_against_exact(hard_case, which: str, seed: int) -> None:
+    model, batch, exact = hard_case
+    assert exact[-1] > 100 * -exact[0] > 0  # the hard case: λ_max ≫ |λ_min|, λ_min < 0
+    tol = 1e-2  # the chapter's SPECTRUM_TOL
+    expected = {"LA": exact[-1], "SA": exact[0], "LM": exact[exact.abs().argmax()]}[which]
+    result = hessian_eigenvalues(
+        model,
+        F.cross_entropy,
+        batch,
+        which=which,
+        tol=tol,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    assert result.converged
+    assert abs(result.eigenvalues.item() - expected) <= tol * abs(expected)
+    if which == "SA":  # its residual had to converge: no answer from a basis of 2 or 3
+        assert result.n_hvp > 5
+    else:  # and the top end stays cheap
+        assert result.n_hvp <= 4
+
+
+def test_top_eigenvalues_is_hessian_eigenvalues() -> None:
+    model, batch = tiny_problem("mlp")
+    for which in ("LA", "SA"):
+        one = top_eigenvalues(model, F.cross_entropy, batch, 2, which=which, generator=None)
+        other = hessian_eigenvalues(model, F.cross_entropy, batch, 2, which=which)
+        torch.testing.assert_close(one.eigenvalues, other.eigenvalues, rtol=1e-4, atol=1e-6)
+
+
+# --- The paper's NEP: top-k by magnitude per batch ----------------------------------------------
+
+
+def test_wilson_interval_matches_published_values() -> None:
+    # Newcombe (1998), Statistics in Medicine 17:857, Table I, method 3 (score), 95 %.
+    published = {(81, 263): (0.2553, 0.3662), (15, 148): (0.0624, 0.1605),
+                 (0, 20): (0.0, 0.1611), (1, 29): (0.0061, 0.1718)}  # fmt: skip
+    for (successes, trials), interval in published.items():
+        assert wilson_interval(successes, trials) == pytest.approx(interval, abs=5e-5)
+    low, high = wilson_interval(5, 10, confidence=0.99)
+    assert low == pytest.approx(1 - high) and high - low > 0.6  # symmetric at p = 1/2, wider
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(3, 2)
+
+
+def test_negative_proportion_counts_the_top_k_by_magnitude() -> None:
+    spectrum = torch.tensor([[50.0, -9.0, 4.0], [40.0, 7.0, 3.0]])  # 1 negative in 6
+    nep = negative_proportion(spectrum)
+    assert (nep.negatives, nep.total, nep.proportion) == (1, 6, pytest.approx(1 / 6))
+    assert (nep.low, nep.high) == pytest.approx(wilson_interval(1, 6))
+
+
+@pytest.mark.parametrize("problem", ["quadratic", "mlp", "hard"])
+def test_largest_magnitude_from_ends_equals_lm(problem: str, hard_case) -> None:
+    """LA-k plus SA-1 (and SA-k when a negative enters) gives LM-k: the quadratic's −9 enters
+    its top-3 by magnitude; in the trained BN net's no negative does."""
+    if problem == "quadratic":
+        model, loss_fn, batch, a = quadratic_problem()
+        exact = torch.linalg.eigvalsh(a.double())
+    elif problem == "mlp":
+        model, batch = tiny_problem("mlp")
+        loss_fn = F.cross_entropy
+        exact = torch.linalg.eigvalsh(exact_hessian(model, loss_fn, batch).double())
+    else:
+        model, batch, exact = hard_case
+        loss_fn = F.cross_entropy
+    expected = exact[exact.abs().argsort(descending=True)][:3]
+    options = dict(tol=1e-6, max_iter=300, generator=torch.Generator().manual_seed(0))
+    ends = largest_magnitude_eigenvalues(model, loss_fn, batch, 3, **options)
+    direct = hessian_eigenvalues(model, loss_fn, batch, 3, which="LM", **options)
+    assert ends.converged and direct.converged
+    scale = 1e-4 * exact.abs().max()
+    torch.testing.assert_close(ends.eigenvalues, expected, rtol=1e-4, atol=scale)
+    torch.testing.assert_close(direct.eigenvalues, expected, rtol=1e-4, atol=scale)
+    if problem == "hard":  # the usual case costs one extra SA-1 solve, not an SA-3
+        assert (ends.eigenvalues > 0).all()
+
+
+def test_spectrum_from_ends_and_nep() -> None:
+    model, loss_fn, _, a = quadratic_problem()
+    rows = [(None, None)] * 2
+    direct = max_eigenvalue_spectrum(model, loss_fn, rows, k=3, which="LM", tol=1e-6)
+    ends = max_eigenvalue_spectrum(model, loss_fn, rows, k=3, which="LM", from_ends=True, tol=1e-6)
+    torch.testing.assert_close(ends, direct, rtol=1e-4, atol=1e-5)
+    assert negative_proportion(ends).negatives == 2  # −9 in each row's top-3 by magnitude
+    with pytest.raises(ValueError, match="from_ends"):
+        max_eigenvalue_spectrum(model, loss_fn, rows, k=3, which="LA", from_ends=True)
 
 
 # --- Distributed spectrum: 2 gloo processes on CPU ---------------------------------------------
