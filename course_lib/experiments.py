@@ -15,7 +15,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_lib.cache import agree, entry_dir, is_rank0, key_matches, write_key
+from course_lib.cache import (
+    agree,
+    checkpoint_matches,
+    entry_dir,
+    is_rank0,
+    stamp,
+    stamp_matches,
+    write_key,
+)
 from course_lib.config import Profile, get_profile
 from course_lib.data import make_loaders, mix_transform
 from course_lib.io import CheckpointError, load_checkpoint
@@ -128,9 +136,9 @@ def trained_model(
     )
     torch.manual_seed(seed)
     model = create_model(name, num_classes=info.num_classes, image_size=size, **model_overrides)
-    resume = agree(key_matches(folder, "trained", key))  # rank 0 decides, before it writes
-    if is_rank0():
-        write_key(folder, "trained", key)
+    # Resume only a checkpoint stamped with this key and code; any other is overwritten by
+    # epoch 1 of a fresh run (rank 0 decides for all ranks).
+    resume = agree(is_rank0() and checkpoint_matches(folder / "checkpoint.pt", "trained", key))
     history = fit(
         model,
         train_loader,
@@ -140,15 +148,18 @@ def trained_model(
         resume=resume,
         batch_transform=mix_transform(info.num_classes) if t.mix else None,
         device=device,
-        meta={"model": name, "num_classes": info.num_classes, "image_size": size},
+        meta={"model": name, "num_classes": info.num_classes, "image_size": size}
+        | stamp("trained", key),
     )
+    if is_rank0():
+        write_key(folder, "trained", key)
     return TrainedModel(name, model.to(device).eval(), history, folder, info.num_classes, size)
 
 
 def _finished_state(folder: Path, key: dict, epochs: int) -> dict | None:
     """The checkpoint of a finished cached run with this exact key, else None."""
     ckpt = folder / "checkpoint.pt"
-    if not ckpt.exists() or not key_matches(folder, "trained", key):
+    if not ckpt.exists():
         return None
     try:
         state = load_checkpoint(ckpt)
@@ -156,6 +167,8 @@ def _finished_state(folder: Path, key: dict, epochs: int) -> dict | None:
         print(f"[cache] retraining: {err}")
         ckpt.unlink(missing_ok=True)
         return None
+    if not stamp_matches(state.get("meta") or {}, "trained", key):
+        return None  # another key or older code: retrained from scratch
     if int(state.get("epoch", 0)) < epochs or "num_classes" not in state.get("meta", {}):
         return None  # unfinished: fit() resumes it
     return state
