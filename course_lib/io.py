@@ -69,6 +69,19 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def ensure_writable(folder: str | os.PathLike) -> None:
+    """Create ``folder`` if needed and check that files can be written there (raises OSError)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise OSError(
+            f"cannot write to {folder} ({err.strerror}); choose a writable output folder"
+        ) from err
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically; on failure the old file (if any) is untouched."""
     path = Path(path)
