@@ -195,6 +195,7 @@ def training_batches(
             n_train=prof.n_train,
             n_test=prof.n_test,
             synthetic_config=prof.synthetic,
+            shard=False,  # every rank iterates the same batches, as under one process
         )
         batches = [(x, y) for x, y in itertools.islice(loader, n_batches)]
     if len(batches) < n_batches:

@@ -522,6 +522,7 @@ def make_loaders(
     device: str | torch.device | None = None,
     synthetic_config: SyntheticConfig | None = None,
     verify: bool = True,
+    shard: bool = True,
 ) -> tuple[DataLoader, DataLoader, DatasetInfo]:
     """Train and test loaders for a dataset, and its ``DatasetInfo``.
 
@@ -535,9 +536,11 @@ def make_loaders(
     rank loads ``batch_size / W`` images (it must divide evenly), and its share of the very
     order one process would use (:class:`RankShard`), so every optimisation step sees the same
     images whatever ``W`` (reseed ``loader.generator`` every epoch, as ``fit`` does). The test
-    set is shared out without padding. Other arguments: see ``get_dataset``.
+    set is shared out without padding. ``shard=False`` gives every rank the whole one-process
+    loaders (for analyses that need the same batches on every rank). Other arguments: see
+    ``get_dataset``.
     """
-    rank, world = _rank_and_world()
+    rank, world = _rank_and_world() if shard else (0, 1)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if batch_size % world:
