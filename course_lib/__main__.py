@@ -20,7 +20,9 @@ import datetime
 import math
 import os
 import platform
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -41,7 +43,8 @@ EXIT_CODES = {
     "diverged": 5,  # the loss became NaN/inf
     "filesystem": 6,  # cannot write (permissions, full disk)
     "distributed": 7,  # another process failed or stopped answering
-    "interrupted": 130,
+    "interrupted": 130,  # Ctrl-C
+    "terminated": 143,  # SIGTERM
 }
 #: Seconds a process waits for the others before the distributed run is ended.
 TIMEOUT_ENV = "COURSE_DIST_TIMEOUT"
@@ -343,14 +346,28 @@ def _failure(err: BaseException) -> tuple[str, int]:
     raise err
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, as torchrun sends to every process when one of them failed."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; every expected failure prints one line and returns its exit code."""
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
         args.func(args)
     except (Exception, KeyboardInterrupt) as err:
         message, code = _failure(err)
         rank = f"[rank {os.environ['RANK']}] " if "RANK" in os.environ else ""
+        if isinstance(err, Terminated):
+            stopped = "stopped (SIGTERM), e.g. by torchrun after another process failed"
+            print(f"{rank}{stopped}; see the first error above", file=sys.stderr)
+            return EXIT_CODES["terminated"]
         if code == EXIT_CODES["interrupted"]:
             hint = getattr(
                 args, "interrupt_hint", "rerun with --resume to continue from the last epoch"
@@ -362,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -216,8 +216,12 @@ def test_stale_temporaries_of_dead_writers_are_removed():
 
     cached_result("demo", {"a": 1}, lambda: {"x": torch.ones(2)})
     folder = entry_dir("demo", {"a": 1})
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     leftover = folder / f".result.pt.{_HOST}-{dead.stdout.strip()}.abc123.tmp"
     live = folder / f".result.pt.{_HOST}-{os.getpid()}.def456.tmp"
     leftover.write_bytes(b"x" * 100)
