@@ -128,6 +128,13 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _damaged(path: Path, detail: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is corrupt or truncated ({detail}); delete it and train again, or point to "
+        "another checkpoint"
+    )
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``.
 
@@ -137,16 +144,15 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}; train first or check the path")
-    damaged = "is corrupt or truncated; delete it and train again, or point to another checkpoint"
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{path} {damaged} (it is empty: 0 bytes)")
+        raise _damaged(path, "it is empty: 0 bytes")
     try:  # torch.load does not check the CRC-32 of each stored record; the zip reader does
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        raise CheckpointError(f"{path} {damaged} ({_first_line(err)})") from err
+        raise _damaged(path, _first_line(err)) from err
     if bad is not None:
-        raise CheckpointError(f"{path} {damaged} (checksum mismatch in {bad})")
+        raise _damaged(path, f"checksum mismatch in {bad}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -155,7 +161,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
             f"execute: {_first_line(err)}); only load files you trust, or retrain"
         ) from err
     except Exception as err:  # torch raises many types for damaged files
-        raise CheckpointError(f"{path} {damaged} ({_first_line(err)})") from err
+        raise _damaged(path, _first_line(err)) from err
     if not isinstance(state, dict):
         raise CheckpointError(
             f"{path} does not hold a checkpoint dict; retrain or use another file"

@@ -6,8 +6,10 @@ bfloat16 autocast on CUDA, a tqdm progress bar, and returns a :class:`History` o
 NLL and error per epoch. With ``out_dir`` it writes ``history.json`` and ``checkpoint.pt`` after
 every epoch (atomically) and ``resume=True`` continues *exactly*: every epoch reseeds the
 shuffling and augmentation RNGs from ``(seed, epoch)``, so an interrupted-and-resumed run ends
-with the same weights as an uninterrupted one. Under ``torchrun`` the model is wrapped in DDP,
-metrics are summed over ranks, and only rank 0 writes.
+with the same weights as an uninterrupted one. The checkpoint holds the history too and is the
+one source of truth: resuming rewrites ``history.json`` from it (a kill between the two writes
+cannot leave them apart), and refuses a checkpoint of another model or recipe. Under ``torchrun``
+the model is wrapped in DDP, metrics are summed over ranks, and only rank 0 writes.
 """
 
 from __future__ import annotations

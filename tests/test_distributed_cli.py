@@ -15,7 +15,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAIN = ["-m", "course_lib", "train", "--model", "vit_tiny", "--quiet"]
+TRAIN = ["-m", "course_lib", "train", "--model", "vit_tiny", "--quiet", "--fraction", "0.25"]
 
 
 def _free_port() -> int:
@@ -71,8 +71,8 @@ def test_two_processes_through_torchrun_give_the_numbers_of_one(tmp_path):
     b = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=True)
     for key in ("train_nll", "test_nll"):
         assert b["history"][key] == pytest.approx(a["history"][key], rel=1e-4), key
-    for key in ("train_error", "test_error"):  # one image of 512 / 256 may flip at the boundary
-        assert b["history"][key] == pytest.approx(a["history"][key], abs=0.5), key
+    for key in ("train_error", "test_error"):  # one image may flip at the decision boundary
+        assert b["history"][key] == pytest.approx(a["history"][key], abs=1.0), key
     for name, value in a["model"].items():
         torch.testing.assert_close(b["model"][name], value, rtol=1e-3, atol=1e-4, msg=name)
 
@@ -91,7 +91,7 @@ def _start_ranks(out: Path, timeout_s: int) -> list[subprocess.Popen]:
             MASTER_PORT=port,
             COURSE_DIST_TIMEOUT=str(timeout_s),
         )
-        cmd = [sys.executable, *TRAIN, "--epochs", "40", "--out", str(out)]
+        cmd = [sys.executable, *TRAIN, "--epochs", "400", "--out", str(out)]
         procs.append(
             subprocess.Popen(
                 cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
