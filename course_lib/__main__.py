@@ -269,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="global batch, shared out over processes"
+    )
     p.add_argument("--fraction", type=float, default=1.0, help="class-balanced data subset")
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -335,10 +337,11 @@ def _failure(err: BaseException) -> tuple[str, int]:
     if isinstance(err, ValueError):
         return _one_line(err), EXIT_CODES["input"]
     if _is_distributed_failure(err):
+        waited = os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S)
         return (
             f"another process of this distributed run failed or did not answer within "
-            f"${TIMEOUT_ENV}={_timeout_s():g} s ({_one_line(err)}); see that process's own "
-            "message above, then rerun (train: with --resume)",
+            f"${TIMEOUT_ENV}={waited} s ({_one_line(err)}); see that process's own message "
+            "above, then rerun (train: with --resume)",
             EXIT_CODES["distributed"],
         )
     if isinstance(err, OSError):
