@@ -120,8 +120,9 @@ def test_a_frozen_or_killed_rank_ends_the_run_with_one_line(tmp_path, fault):
         rank1.kill()
         rank1.communicate()
     assert rank0.returncode == 7, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("[rank")]  # not torch's warnings
+    assert len(lines) == 1, err
     assert lines[0].startswith("[rank 0] error: another process of this distributed run failed")
     assert "--resume" in lines[0]
     if fault == "SIGSTOP":
