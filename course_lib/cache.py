@@ -1,9 +1,12 @@
 """A results cache on disk, so expensive runs happen once and every chapter reuses them.
 
 Entries are keyed by a hash of everything that determines the result (model, data, profile,
-seed, library version, ...). Each entry is a folder holding ``key.json`` (the full key, checked
-on every read, so a hash collision or a stale entry is detected) and the result files, written
-atomically. A corrupt or stale entry is reported and recomputed, never silently used.
+seed, library version, ...). Each entry is a folder holding ``result.pt`` and ``key.json``, both
+written atomically. The payload carries its own full key (:func:`stamp`), checked on every read
+together with the zip's checksums, so the key and the result cannot disagree: an interrupted or
+failed write after a code edit leaves an entry that reads as stale, never an old result under the
+new key. ``key.json`` is a readable label written after the payload. A corrupt, empty or stale
+entry is reported once and recomputed, never silently used.
 
 The stored key also holds a fingerprint of the library's source code (:func:`code_fingerprint`),
 so editing the code without bumping the version makes the entry stale and it is recomputed in
@@ -29,9 +32,17 @@ from typing import Any
 import torch.distributed as dist
 
 from course_lib import __version__
-from course_lib.io import CheckpointError, atomic_write_json, load_checkpoint, save_checkpoint
+from course_lib.io import (
+    CheckpointError,
+    atomic_write_json,
+    load_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 
 CACHE_ENV = "COURSE_CACHE"
+#: The payload field that holds the entry's full key (removed from what the caller gets back).
+STAMP = "_cache_key"
 
 #: The package root whose source the fingerprints hash.
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -113,7 +124,34 @@ def key_matches(folder: Path, kind: str, key: dict[str, Any]) -> bool:
 
 
 def write_key(folder: Path, kind: str, key: dict[str, Any]) -> None:
+    """Write the readable label ``folder/key.json`` (after the payload it describes)."""
     atomic_write_json(folder / "key.json", full_key(kind, key))
+
+
+def stamp(kind: str, key: dict[str, Any]) -> dict[str, Any]:
+    """``{STAMP: full key}``, to store inside a payload so that it names its own key."""
+    return {STAMP: json.dumps(full_key(kind, key), sort_keys=True, default=str)}
+
+
+def stamp_matches(payload: dict[str, Any], kind: str, key: dict[str, Any]) -> bool:
+    """Whether ``payload`` was stamped with exactly this key and the current code."""
+    return payload.get(STAMP) == stamp(kind, key)[STAMP]
+
+
+def checkpoint_matches(path: Path, kind: str, key: dict[str, Any]) -> bool:
+    """Whether the checkpoint at ``path`` loads and its ``meta`` is stamped with this key.
+
+    A damaged checkpoint is reported and removed, so the run starts afresh.
+    """
+    if not path.exists():
+        return False
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as err:
+        warnings.warn(f"starting afresh: {err}", stacklevel=2)
+        path.unlink(missing_ok=True)
+        return False
+    return stamp_matches(state.get("meta") or {}, kind, key)
 
 
 def _distributed() -> bool:
@@ -135,7 +173,10 @@ def agree(flag: bool) -> bool:
 
 
 def _read_entry(folder: Path, kind: str, key: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored result, or None (with a warning if the entry is stale or damaged)."""
+    """The stored result, or None (with a warning if the entry is stale or damaged).
+
+    A damaged entry is deleted, so it is reported once even if recomputing it fails.
+    """
     path = folder / "result.pt"
     if not path.exists():
         return None
@@ -143,10 +184,25 @@ def _read_entry(folder: Path, kind: str, key: dict[str, Any]) -> dict[str, Any] 
         warnings.warn(f"recomputing a stale cache entry in {folder}", stacklevel=3)
         return None
     try:
-        return load_checkpoint(path)
+        payload = load_checkpoint(path)
     except CheckpointError as err:
         warnings.warn(f"recomputing a damaged cache entry: {err}", stacklevel=3)
+        path.unlink(missing_ok=True)
         return None
+    if not stamp_matches(payload, kind, key):
+        warnings.warn(f"recomputing a stale cache entry in {folder}", stacklevel=3)
+        return None
+    payload.pop(STAMP)
+    return payload
+
+
+def _write_entry(folder: Path, kind: str, key: dict[str, Any], result: dict[str, Any]) -> None:
+    """Store ``result`` stamped with its key, then the label; warn (not raise) if that fails."""
+    try:
+        save_checkpoint(folder / "result.pt", {**result, **stamp(kind, key)})
+        write_key(folder, kind, key)
+    except OSError as err:
+        warnings.warn(f"the result is used but was not cached: {err}", stacklevel=3)
 
 
 def cached_result(
@@ -155,7 +211,8 @@ def cached_result(
     """Return the cached result for ``key``, computing and storing it if missing or unusable.
 
     ``compute`` returns a dict of tensors and plain values (saved with ``torch.save`` and
-    loaded with ``weights_only=True``). ``refresh=True`` recomputes unconditionally.
+    loaded with ``weights_only=True``). ``refresh=True`` recomputes unconditionally. A result
+    that cannot be stored (full disk, read-only cache) is still returned, with a warning.
 
     Under ``torch.distributed`` every rank must call this with the same arguments: rank 0 alone
     reads the entry and tells the others whether it is usable. On a hit every rank loads it; on
@@ -163,13 +220,17 @@ def cached_result(
     rank 0 alone writes the entry, and all ranks wait for the write before returning.
     """
     folder = entry_dir(kind, key)
+    if is_rank0() and folder.is_dir():
+        remove_stale_temporaries(folder)
     result = _read_entry(folder, kind, key) if is_rank0() and not refresh else None
     if agree(result is not None):
-        return result if result is not None else load_checkpoint(folder / "result.pt")
+        if result is None:
+            result = load_checkpoint(folder / "result.pt")
+            result.pop(STAMP, None)
+        return result
     result = compute()
     if is_rank0():
-        write_key(folder, kind, key)
-        save_checkpoint(folder / "result.pt", result)
+        _write_entry(folder, kind, key, result)
     if _distributed():
         dist.barrier()
     return result

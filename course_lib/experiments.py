@@ -16,7 +16,15 @@ import torch
 from torch import nn
 
 from course_lib import cache
-from course_lib.cache import agree, entry_dir, is_rank0, key_matches, write_key
+from course_lib.cache import (
+    agree,
+    checkpoint_matches,
+    entry_dir,
+    is_rank0,
+    stamp,
+    stamp_matches,
+    write_key,
+)
 from course_lib.config import Profile, get_profile
 from course_lib.data import make_loaders, mix_transform
 from course_lib.io import CheckpointError, load_checkpoint
@@ -108,7 +116,8 @@ def trained_model(
     memo = (folder, str(device), cache.code_fingerprint("trained"))
     known = _LOADED.get(memo)
     # rank 0 checks that the file on disk is still the one it loaded; the others follow it
-    if agree(known is not None and (not is_rank0() or known[1] == _stamp(folder))) and known:
+    unchanged = known is not None and (not is_rank0() or known[1] == _file_identity(folder))
+    if agree(unchanged) and known:
         return known[0]
     finished = _finished_state(folder, key, run_epochs) if is_rank0() else None
     # Every rank follows rank 0, so a fast rank cannot load a checkpoint rank 0 is still writing.
@@ -120,7 +129,7 @@ def trained_model(
         model.load_state_dict(finished["model"])
         history = History.from_dict(finished["history"])
         run = TrainedModel(name, model.to(device).eval(), history, folder, num_classes, size)
-        _LOADED[memo] = (run, _stamp(folder))
+        _LOADED[memo] = (run, _file_identity(folder))
         return run
     train_loader, test_loader, info = make_loaders(
         prof.data_spec(image_size=size),
@@ -131,9 +140,9 @@ def trained_model(
     )
     torch.manual_seed(seed)
     model = create_model(name, num_classes=info.num_classes, image_size=size, **model_overrides)
-    resume = agree(key_matches(folder, "trained", key))  # rank 0 decides, before it writes
-    if is_rank0():
-        write_key(folder, "trained", key)
+    # Resume only a checkpoint stamped with this key and code; any other is overwritten by
+    # epoch 1 of a fresh run (rank 0 decides for all ranks).
+    resume = agree(is_rank0() and checkpoint_matches(folder / "checkpoint.pt", "trained", key))
     history = fit(
         model,
         train_loader,
@@ -143,20 +152,23 @@ def trained_model(
         resume=resume,
         batch_transform=mix_transform(info.num_classes) if t.mix else None,
         device=device,
-        meta={"model": name, "num_classes": info.num_classes, "image_size": size},
+        meta={"model": name, "num_classes": info.num_classes, "image_size": size}
+        | stamp("trained", key),
     )
+    if is_rank0():
+        write_key(folder, "trained", key)
     run = TrainedModel(name, model.to(device).eval(), history, folder, info.num_classes, size)
-    _LOADED[memo] = (run, _stamp(folder))
+    _LOADED[memo] = (run, _file_identity(folder))
     return run
 
 
-#: Trained models already loaded in this process, with their checkpoint's :func:`_stamp`: every
-#: chapter shares one copy (do not train it further in place).
+#: Trained models already loaded in this process, with their checkpoint's
+#: :func:`_file_identity`: every chapter shares one copy (do not train it further in place).
 _LOADED: dict[tuple[Path, str, str], tuple[TrainedModel, tuple | None]] = {}
 
 
-def _stamp(folder: Path) -> tuple | None:
-    """The checkpoint file's identity (mtime, size): a rewritten or damaged file misses the memo."""
+def _file_identity(folder: Path) -> tuple | None:
+    """The checkpoint file's (mtime, size): a rewritten or damaged file misses the memo."""
     try:
         stat = (folder / "checkpoint.pt").stat()
     except OSError:
@@ -167,7 +179,7 @@ def _stamp(folder: Path) -> tuple | None:
 def _finished_state(folder: Path, key: dict, epochs: int) -> dict | None:
     """The checkpoint of a finished cached run with this exact key, else None."""
     ckpt = folder / "checkpoint.pt"
-    if not ckpt.exists() or not key_matches(folder, "trained", key):
+    if not ckpt.exists():
         return None
     try:
         state = load_checkpoint(ckpt)
@@ -175,6 +187,8 @@ def _finished_state(folder: Path, key: dict, epochs: int) -> dict | None:
         print(f"[cache] retraining: {err}")
         ckpt.unlink(missing_ok=True)
         return None
+    if not stamp_matches(state.get("meta") or {}, "trained", key):
+        return None  # another key or older code: retrained from scratch
     if int(state.get("epoch", 0)) < epochs or "num_classes" not in state.get("meta", {}):
         return None  # unfinished: fit() resumes it
     return state

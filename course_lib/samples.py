@@ -30,7 +30,11 @@ def training_batches(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         loader, _, _ = make_loaders(
-            profile.data_spec(), batch_size=batch_size, fraction=fraction, seed=seed
+            profile.data_spec(),
+            batch_size=batch_size,
+            fraction=fraction,
+            seed=seed,
+            shard=False,  # every rank iterates the same batches, as under one process
         )
         batches = list(itertools.islice(loader, n_batches))
     if len(batches) < n_batches:

@@ -6,8 +6,10 @@ bfloat16 autocast on CUDA, a tqdm progress bar, and returns a :class:`History` o
 NLL and error per epoch. With ``out_dir`` it writes ``history.json`` and ``checkpoint.pt`` after
 every epoch (atomically) and ``resume=True`` continues *exactly*: every epoch reseeds the
 shuffling and augmentation RNGs from ``(seed, epoch)``, so an interrupted-and-resumed run ends
-with the same weights as an uninterrupted one. Under ``torchrun`` the model is wrapped in DDP,
-metrics are summed over ranks, and only rank 0 writes.
+with the same weights as an uninterrupted one. The checkpoint holds the history too and is the
+one source of truth: resuming rewrites ``history.json`` from it (a kill between the two writes
+cannot leave them apart), and refuses a checkpoint of another model or recipe. Under ``torchrun``
+the model is wrapped in DDP, metrics are summed over ranks, and only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from course_lib.io import atomic_write_json, load_checkpoint, save_checkpoint
+from course_lib.io import (
+    CheckpointError,
+    atomic_write_json,
+    ensure_writable,
+    load_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 
 BatchTransform = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
@@ -227,6 +236,61 @@ def evaluate(
     return nll / count, 100.0 * wrong / count
 
 
+#: What a checkpoint written by :func:`fit` holds.
+CHECKPOINT_FIELDS = ("model", "optimizer", "scheduler", "epoch", "history")
+#: Settings a resumed run must share with the run it continues (``epochs`` may grow).
+RESUME_FIXED = (
+    "lr",
+    "weight_decay",
+    "optimizer",
+    "warmup_epochs",
+    "label_smoothing",
+    "grad_clip",
+    "seed",
+)
+
+
+def _restore(
+    path: Path,
+    device: torch.device,
+    config: TrainConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+) -> tuple[History, int]:
+    """Load ``path`` into the model, optimiser and scheduler; raise a clear error if it does
+    not belong to this model or recipe. Returns the history so far and the epochs done."""
+    state = load_checkpoint(path, map_location=device)
+    missing = [f for f in CHECKPOINT_FIELDS if f not in state]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a training checkpoint of course_lib (it lacks {', '.join(missing)}); "
+            "resume only from a folder `train --out` wrote, or start a new --out without --resume"
+        )
+    saved = state.get("train_config", {})
+    changed = [
+        f"{k}={saved[k]!r}, not {getattr(config, k)!r}"
+        for k in RESUME_FIXED
+        if k in saved and saved[k] != getattr(config, k)
+    ]
+    if changed:
+        raise ValueError(
+            f"{path} was trained with {'; '.join(changed)}: resume with the run's own settings "
+            "(only --epochs may change), or start a new --out"
+        )
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path} holds another model or class count than the one being trained ({first}); "
+            "resume with the run's own --model and --data, or start a new --out"
+        ) from err
+    scheduler.load_state_dict(state["scheduler"])
+    return History.from_dict(state["history"]), int(state["epoch"])
+
+
 def fit(
     model: nn.Module,
     train_loader: DataLoader,
@@ -265,13 +329,13 @@ def fit(
     )
     history, start_epoch = History(), 0
     ckpt_path = out / "checkpoint.pt" if out is not None else None
+    if out is not None and rank == 0:
+        ensure_writable(out)  # before the first epoch, not after it
+        remove_stale_temporaries(out)
     if resume and ckpt_path is not None and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, map_location=device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history = History.from_dict(state["history"])
-        start_epoch = int(state["epoch"])
+        history, start_epoch = _restore(ckpt_path, device, config, model, optimizer, scheduler)
+        if rank == 0:  # the checkpoint is the truth; a kill may have left history.json behind
+            atomic_write_json(out / "history.json", history.to_dict())
     net: nn.Module = model
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
@@ -297,7 +361,11 @@ def fit(
             raise TrainingDiverged(
                 f"the training loss became {train_nll} in epoch {epoch + 1}: lower the learning "
                 f"rate (now {config.lr}), keep gradient clipping on, or check the data for NaN/inf."
-                + (f" The last good checkpoint, {ckpt_path}, is kept." if ckpt_path else "")
+                + (
+                    f" The last good checkpoint, {ckpt_path}, is kept."
+                    if ckpt_path is not None and ckpt_path.exists()
+                    else " No checkpoint was written yet."
+                )
             )
         test_nll, test_error = (
             evaluate(model, test_loader, device, config.amp) if test_loader else (math.nan,) * 2

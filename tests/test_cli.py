@@ -50,18 +50,18 @@ def test_train_then_resume_from_the_shell(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, message, exit_code",
     [
-        (["--model", "vit_huge"], "unknown model 'vit_huge'"),
-        (["--model", "vit_tiny", "--data", "imagenet"], "imagenet"),
-        (["--model", "vit_tiny", "--image-size", "30"], "patch_size"),
-        (["--model", "vit_tiny", "--fraction", "0"], "fraction"),
-        (["--model", "resnet_tiny", "--data", "cifar10"], "download"),
+        (["--model", "vit_huge"], "unknown model 'vit_huge'", 2),
+        (["--model", "vit_tiny", "--data", "imagenet"], "imagenet", 2),
+        (["--model", "vit_tiny", "--image-size", "30"], "patch_size", 2),
+        (["--model", "vit_tiny", "--fraction", "0"], "fraction", 2),
+        (["--model", "resnet_tiny", "--data", "cifar10"], "download", 3),  # a data problem
     ],
 )
-def test_bad_input_gives_one_clear_line_and_exit_code_2(cli, args, message, tmp_path):
+def test_bad_input_gives_one_clear_line_and_an_exit_code(cli, args, message, exit_code, tmp_path):
     code, _, err = cli("train", *args, "--out", str(tmp_path / "out"))
-    assert code == 2
+    assert code == exit_code
     assert err.startswith("error: ") and message in err
     assert "Traceback" not in err
 

@@ -13,7 +13,6 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import DistributedSampler
 
 from course_lib.data import (
     CUES,
@@ -354,11 +353,47 @@ def test_mix_transform_gives_soft_labels() -> None:
 
 
 def test_distributed_samplers(tmp_path: Path) -> None:
+    """A one-process group loads exactly what no group loads; the batch size is global."""
+    plain, _, _ = make_loaders("synthetic", batch_size=16, n_train=64, n_test=32)
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
     try:
         train, test, _ = make_loaders("synthetic", batch_size=16, n_train=64, n_test=32)
-        assert isinstance(train.sampler, DistributedSampler) and train.sampler.shuffle
-        assert isinstance(test.sampler, DistributedSampler) and not test.sampler.shuffle
-        assert sum(len(y) for _, y in train) == 64
+        assert sum(len(y) for _, y in train) == 64 and sum(len(y) for _, y in test) == 32
+        train.generator.manual_seed(0)
+        plain.generator.manual_seed(0)
+        for (x, y), (px, py) in zip(train, plain, strict=True):
+            assert torch.equal(y, py) and torch.equal(x, px)
     finally:
         dist.destroy_process_group()
+
+
+def test_rank_shards_together_make_the_one_process_batches() -> None:
+    from course_lib.data import RankShard
+
+    order = torch.randperm(20, generator=torch.Generator().manual_seed(0)).tolist()
+    shards = [list(RankShard(order, rank, 2)) for rank in (0, 1)]
+    for step in range(0, 10, 2):  # global batch 4 = 2 ranks x 2
+        together = sorted(shards[0][step : step + 2] + shards[1][step : step + 2])
+        assert together == sorted(order[2 * step : 2 * step + 4])
+    padded = [list(RankShard(order[:7], rank, 2)) for rank in (0, 1)]
+    assert [len(p) for p in padded] == [4, 4]  # equal counts, so no rank waits for the other
+    assert sorted(set(padded[0] + padded[1])) == sorted(order[:7])
+
+
+def test_random_augmentation_depends_on_the_sample_not_on_the_order() -> None:
+    dataset, _ = get_dataset("synthetic", train=True, n=8, augment="strong")
+    torch.manual_seed(3)
+    forwards = [dataset[i][0] for i in range(8)]
+    torch.manual_seed(3)
+    backwards = [dataset[i][0] for i in reversed(range(8))][::-1]
+    assert all(torch.equal(a, b) for a, b in zip(forwards, backwards, strict=True))
+    torch.manual_seed(4)  # another epoch: other augmentations
+    assert not torch.equal(dataset[0][0], forwards[0])
+
+
+def test_global_batch_must_divide_among_the_processes(tmp_path: Path, monkeypatch) -> None:
+    from course_lib.data import datasets
+
+    monkeypatch.setattr(datasets, "_rank_and_world", lambda: (0, 3))
+    with pytest.raises(ValueError, match="global batch.*multiple of the 3 processes"):
+        make_loaders("synthetic", batch_size=16, n_train=64, n_test=32)

@@ -17,6 +17,7 @@ from course_lib.analysis.landscape import Surface1D, Surface2D
 from course_lib.analysis.robustness import NoiseSweep
 from course_lib.analysis.variance import VarianceProfile
 from course_lib.io import atomic_write_bytes, atomic_write_json
+from course_lib.plots.eigenvalues import plot_max_eigenvalue_spectrum
 from course_lib.plots.frequency import (
     plot_delta_log_amplitude,
     plot_high_frequency_over_depth,
@@ -24,7 +25,6 @@ from course_lib.plots.frequency import (
     plot_variance_over_depth,
 )
 from course_lib.plots.landscape import plot_loss_contour, plot_loss_curve_1d
-from course_lib.plots.eigenvalues import plot_max_eigenvalue_spectrum
 
 FIGURES = {
     "hessian": ("hessian.png", "Hessian max-eigenvalue spectrum (paper Fig. 1c, 4)"),

@@ -13,8 +13,9 @@ act on whole batches, so the trainer applies ``mix_transform`` to each batch.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +23,8 @@ from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, TensorDataset
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Subset, TensorDataset
 from torchvision import datasets as tv_datasets
 from torchvision.transforms import v2
 
@@ -32,6 +34,10 @@ Augment = Literal["none", "basic", "strong"]
 DATASETS: tuple[str, ...] = ("synthetic", "cifar10", "cifar100", "folder:PATH")
 AUGMENTATIONS: tuple[str, ...] = ("none", "basic", "strong")
 SYNTHETIC_SIZES = {True: 10_000, False: 2_000}  # default number of images: train, test
+
+
+class DatasetError(RuntimeError):
+    """Dataset files that are missing, damaged or cannot be downloaded."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,21 @@ class DataSpec:
     synthetic: SyntheticConfig | None = None  # cue strengths etc. when name == "synthetic"
 
 
+def _sample_seed(index: int) -> int:
+    """The seed of sample ``index``'s random augmentation: a function of the index and of the
+    loading process's seed (``torch.initial_seed()``, which ``fit`` sets from (seed, epoch) on
+    every rank alike; in a worker, the loader's base seed), not of the samples drawn before."""
+    worker = torch.utils.data.get_worker_info()
+    base = worker.seed - worker.id if worker is not None else torch.initial_seed()
+    return (base * 1_000_003 + index) % 2**63
+
+
 class TransformedDataset(Dataset):
-    """``(transform(image), label)`` for every ``(image, label)`` of another dataset."""
+    """``(transform(image), label)`` for every ``(image, label)`` of another dataset.
+
+    Each sample's random augmentation is seeded by :func:`_sample_seed`, so a sample is augmented
+    alike whether one process loads every batch or several processes share them out.
+    """
 
     def __init__(self, dataset: Dataset, transform: Callable[[Any], torch.Tensor]) -> None:
         self.dataset = dataset
@@ -71,7 +90,9 @@ class TransformedDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image, label = self.dataset[index]
-        return self.transform(image), label
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_sample_seed(index))
+            return self.transform(image), label
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,8 +309,8 @@ def _cifar(
     if download and not all((folder / f).is_file() for f in files):
         try:  # torchvision downloads, checks the archive's MD5 and unpacks it
             verified_cls(str(root), train=train, download=True)
-        except (OSError, RuntimeError) as err:  # urllib's URLError is an OSError
-            raise RuntimeError(f"Downloading {name} failed ({err}). {how_to}") from err
+        except (OSError, RuntimeError, ValueError) as err:  # urllib's URLError is an OSError
+            raise DatasetError(f"Downloading {name} failed ({err}). {how_to}") from err
     missing = [f for f in files if not (folder / f).is_file()]
     if missing:
         raise FileNotFoundError(
@@ -299,9 +320,14 @@ def _cifar(
     try:
         base = (verified_cls if verify else spec.unverified)(str(root), train=train)
     except RuntimeError as err:
-        raise RuntimeError(
+        raise DatasetError(
             f"The {name} files in {folder} failed torchvision's MD5 check: delete them and "
             "download again, or pass verify=False if you wrote them yourself."
+        ) from err
+    except Exception as err:  # unpickling a damaged file raises many types
+        raise DatasetError(
+            f"The {name} files in {folder} are damaged ({type(err).__name__}: {err}): delete "
+            f"the folder and download again. {how_to}"
         ) from err
     size = image_size or 32
     transform = _transform(augment, size, mean, std, from_pil=True, resize=size != 32)
@@ -313,11 +339,35 @@ def _cifar(
 # Image folders
 
 
+def _load_image(path: str) -> Image.Image:
+    """An RGB image; a damaged or truncated file raises :class:`DatasetError` naming it."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError, SyntaxError) as err:  # PIL's errors for damaged files
+        raise DatasetError(f"cannot read image {path} ({err}); replace or delete the file") from err
+
+
+def _check_images(folder: tv_datasets.ImageFolder) -> None:
+    """Decode every image before any training, so a damaged or truncated file in the test split
+    is reported at once rather than after a full epoch. JPEGs decode at reduced size (PIL's
+    draft mode), which still reads all their data, so the check stays cheap."""
+    for path, _ in folder.samples:
+        try:
+            with Image.open(path) as image:
+                image.draft("RGB", (8, 8))
+                image.load()
+        except (OSError, ValueError, SyntaxError) as err:
+            raise DatasetError(
+                f"cannot read image {path} ({err}); replace or delete the file"
+            ) from err
+
+
 def _image_folder(root: Path) -> tv_datasets.ImageFolder:
     """``ImageFolder`` whose errors say what a class folder layout should look like."""
     layout = f"expected one sub-folder per class with images inside, e.g. {root}/cat/001.png"
     try:
-        folder = tv_datasets.ImageFolder(str(root))
+        folder = tv_datasets.ImageFolder(str(root), loader=_load_image)
     except FileNotFoundError as err:  # no class folders, or class folders without images
         raise ValueError(f"Folder dataset {root} is empty ({err}); {layout}.") from err
     if len(folder.classes) < 2:
@@ -325,6 +375,7 @@ def _image_folder(root: Path) -> tv_datasets.ImageFolder:
             f"Folder dataset {root} has {len(folder.classes)} class ({folder.classes}); "
             f"classification needs at least two: {layout}."
         )
+    _check_images(folder)
     return folder
 
 
@@ -370,6 +421,37 @@ def _folder(
     transform = _transform(augment, size, mean, std, from_pil=True, resize=True)
     info = DatasetInfo(f"folder:{path}", len(classes), size, 3, mean, std, tuple(classes))
     return TransformedDataset(train_part if train else test_part, transform), info
+
+
+# ---------------------------------------------------------------------------------------------
+# Samplers
+
+
+class RankShard(Sampler[int]):
+    """Every ``world``-th index of ``order``, starting at ``rank`` (rank 0 of 1: all of it).
+
+    Given the one-process order, the ranks' batches of ``B / world`` images together hold
+    exactly the one-process batch of ``B`` images, step by step. The order is padded by
+    repeating its start so every rank gets the same number of indices (only when its length is
+    not a multiple of ``world``).
+    """
+
+    def __init__(self, order: Sampler[int] | Sequence[int], rank: int, world: int) -> None:
+        self.order, self.rank, self.world = order, rank, world
+
+    def __len__(self) -> int:
+        return -(-len(self.order) // self.world)
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(self.order)
+        indices += indices[: len(self) * self.world - len(indices)]
+        return itertools.islice(iter(indices), self.rank, None, self.world)
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,6 +535,7 @@ def make_loaders(
     device: str | torch.device | None = None,
     synthetic_config: SyntheticConfig | None = None,
     verify: bool = True,
+    shard: bool = True,
 ) -> tuple[DataLoader, DataLoader, DatasetInfo]:
     """Train and test loaders for a dataset, and its ``DatasetInfo``.
 
@@ -460,17 +543,29 @@ def make_loaders(
     by a generator seeded with ``seed``; the test set is neither. Augmentations draw from torch's
     global RNG in the main process (seed it for repeatable runs) and from seeds the loader derives
     from ``seed`` in workers. ``num_workers`` defaults to 0 for the in-memory synthetic data and
-    min(8, CPUs) for files; memory is pinned when ``device`` is CUDA. Under ``torch.distributed``,
-    both loaders use a ``DistributedSampler`` (train shuffled with ``seed``; call
-    ``loader.sampler.set_epoch(epoch)`` every epoch; the test sampler pads the last batch with
-    repeated images so every rank gets the same number). ``data`` is a dataset name, or a
-    :class:`DataSpec` whose fields replace ``n_train``, ``n_test``, ``image_size``, ``augment``
-    and ``synthetic_config``. Other arguments: see ``get_dataset``.
+    min(8, CPUs) for files; memory is pinned when ``device`` is CUDA.
+
+    ``batch_size`` is the global batch: under ``torch.distributed`` with ``W`` processes each
+    rank loads ``batch_size / W`` images (it must divide evenly), and its share of the very
+    order one process would use (:class:`RankShard`), so every optimisation step sees the same
+    images whatever ``W`` (reseed ``loader.generator`` every epoch, as ``fit`` does). The test
+    set is shared out without padding. ``shard=False`` gives every rank the whole one-process
+    loaders (for analyses that need the same batches on every rank). ``data`` is a dataset
+    name, or a :class:`DataSpec` whose fields replace ``n_train``, ``n_test``, ``image_size``,
+    ``augment`` and ``synthetic_config``. Other arguments: see ``get_dataset``.
     """
     name = data
     if isinstance(data, DataSpec):
         name, n_train, n_test = data.name, data.n_train, data.n_test
         image_size, augment, synthetic_config = data.image_size, data.augment, data.synthetic
+    rank, world = _rank_and_world() if shard else (0, 1)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if batch_size % world:
+        raise ValueError(
+            f"the batch size {batch_size} is the global batch and must be a multiple of the "
+            f"{world} processes; choose e.g. {batch_size - batch_size % world or world}"
+        )
     common: dict[str, Any] = dict(
         root=root,
         download=download,
@@ -487,18 +582,19 @@ def make_loaders(
         # 8 workers fed 7,600 augmented CIFAR images/s, 4 workers 5,100 (benchmarks/bench_gpu.py)
         num_workers = 0 if name == "synthetic" else min(8, os.cpu_count() or 1)
     options: dict[str, Any] = dict(
-        batch_size=batch_size,
+        batch_size=batch_size // world,
         num_workers=num_workers,
         pin_memory=device is not None and torch.device(device).type == "cuda",
         persistent_workers=num_workers > 0,
     )
-    if dist.is_available() and dist.is_initialized():
-        train_sampler = DistributedSampler(train_set, shuffle=True, seed=seed)
-        test_sampler = DistributedSampler(test_set, shuffle=False)
-        train_loader = DataLoader(train_set, sampler=train_sampler, **options)
+    generator = torch.Generator().manual_seed(seed)
+    if world > 1:
+        order = RandomSampler(train_set, generator=generator)
+        train_sampler = RankShard(order, rank, world)
+        test_sampler = range(rank, len(test_set), world)  # no padding: metrics are exact
+        train_loader = DataLoader(train_set, sampler=train_sampler, generator=generator, **options)
         test_loader = DataLoader(test_set, sampler=test_sampler, **options)
     else:
-        generator = torch.Generator().manual_seed(seed)
         train_loader = DataLoader(train_set, shuffle=True, generator=generator, **options)
         test_loader = DataLoader(test_set, shuffle=False, **options)
     return train_loader, test_loader, info
