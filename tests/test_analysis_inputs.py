@@ -30,7 +30,6 @@ from course_lib.analysis.hessian import (
     exact_hessian,
     hessian_trace,
     hvp,
-    max_eigenvalue_spectrum,
     spectral_density,
     top_eigenvalues,
 )
@@ -42,6 +41,7 @@ from course_lib.analysis.landscape import (
 )
 from course_lib.analysis.lesion import lesion_study
 from course_lib.analysis.robustness import noise_sweep
+from course_lib.analysis.spectra import max_eigenvalue_spectrum
 from course_lib.analysis.variance import variance_profile
 from course_lib.models import create_model
 from tests.tiny_models import TinyConvNet, TinyViT

@@ -392,8 +392,8 @@ def test_random_augmentation_depends_on_the_sample_not_on_the_order() -> None:
 
 
 def test_global_batch_must_divide_among_the_processes(tmp_path: Path, monkeypatch) -> None:
-    from course_lib.data import datasets
+    from course_lib.data import loaders
 
-    monkeypatch.setattr(datasets, "_rank_and_world", lambda: (0, 3))
+    monkeypatch.setattr(loaders, "_rank_and_world", lambda: (0, 3))
     with pytest.raises(ValueError, match="global batch.*multiple of the 3 processes"):
         make_loaders("synthetic", batch_size=16, n_train=64, n_test=32)

@@ -25,11 +25,13 @@ from course_lib.analysis.hessian import (
     hessian_trace,
     hvp,
     largest_magnitude_eigenvalues,
+    spectral_density,
+    top_eigenvalues,
+)
+from course_lib.analysis.spectra import (
     max_eigenvalue_spectrum,
     negative_proportion,
-    spectral_density,
     spectrum_summary,
-    top_eigenvalues,
     wilson_interval,
 )
 

@@ -25,7 +25,6 @@ from tqdm.auto import tqdm
 
 from course_lib.analysis.features import collect_feature_maps
 from course_lib.analysis.fourier import FourierProfile
-from course_lib.analysis.hessian import max_eigenvalue_spectrum, spectrum_summary
 from course_lib.analysis.landscape import (
     filter_normalized_direction,
     filter_normalized_direction_pair,
@@ -33,6 +32,7 @@ from course_lib.analysis.landscape import (
     loss_surface_2d,
 )
 from course_lib.analysis.robustness import noise_sweep
+from course_lib.analysis.spectra import max_eigenvalue_spectrum, spectrum_summary
 from course_lib.analysis.variance import VarianceProfile
 
 ANALYSES = ("hessian", "landscape_1d", "landscape_2d", "fourier", "variance", "noise")

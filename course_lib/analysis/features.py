@@ -365,3 +365,22 @@ def _known_block_kind(module: nn.Module) -> str | None:
     ):
         return "block"
     return None
+
+
+def token_scales(model: nn.Module, images: Tensor) -> dict[str, float]:
+    """RMS of the class token and of the patch tokens where they enter a ViT's first block.
+
+    A LayerNorm divides its input by its RMS, so an input 100× smaller than its neighbours is
+    amplified 100× more: the reason a small class token makes the ViT's Hessian sharp along it.
+    The patch tokens are the model's first feature map (patch embedding plus position
+    embedding). Empty for models without a class token.
+    """
+    cls = getattr(model, "cls_token", None)
+    if cls is None:
+        return {}
+    with torch.no_grad(), eval_mode(model):
+        embedded = model.forward_intermediates(images.to(cls.device), indices=[0])[0].tensor
+    return {
+        "cls": float(cls.detach().pow(2).mean().sqrt()),
+        "patches": float(embedded.pow(2).mean().sqrt()),
+    }

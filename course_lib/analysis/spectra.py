@@ -1,33 +1,42 @@
-"""Per-batch Hessian spectra with their cost, convergence and where the top eigenvector lives.
+"""Per-batch Hessian spectra: eigenvalues with their cost, convergence and eigenvector makeup.
 
-:func:`batch_spectra` is the bookkeeping twin of
-:func:`course_lib.analysis.hessian.max_eigenvalue_spectrum`: the same arguments and the same
-per-batch :func:`~course_lib.analysis.hessian.top_eigenvalues` calls, but it returns a
-:class:`BatchSpectra` that also records the Hessian-vector products, the convergence and the
-seconds of every batch, and optionally the top eigenvector's split over parameter groups
-(:func:`vector_composition`). It runs on one process; for a distributed run over many batches
-use ``max_eigenvalue_spectrum``.
+:func:`batch_spectra` computes, for every mini-batch, ``k`` eigenvalues at one end of its
+Hessian ("LA", "SA", or the paper's "LM" ranking), shards the batches across ranks under
+``torch.distributed``, and returns a :class:`BatchSpectra` that also records every batch's
+Hessian-vector products, convergence and seconds, and optionally where its top eigenvector lives
+(:func:`vector_composition`). :func:`max_eigenvalue_spectrum` is its eigenvalues alone, the
+paper's "max eigenvalue spectrum" (Park & Kim 2022, Fig. 1c, Fig. 4).
 
-:class:`ModelSpectra` pairs a model's largest ("LA") and smallest ("SA") ends; the paper's
-top-``k`` by magnitude ("LM", what PyHessian returns) follows exactly from the two
-(:func:`largest_magnitude`). :func:`spectrum_numbers` sums a model's spectra up in numbers
-(the paper's NEP and APE among them, Park & Kim 2022, Fig. 4).
+:class:`ModelSpectra` pairs a model's largest ("LA") and smallest ("SA") ends; the top-``k`` by
+magnitude (what PyHessian returns) follows exactly from the two (:func:`largest_magnitude`).
+:func:`spectrum_numbers`, :func:`spectrum_summary` and :func:`negative_proportion` (the paper's
+NEP, with a Wilson interval) sum spectra up in numbers.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
-from course_lib.analysis.hessian import spectrum_summary, top_eigenvalues
-
-LossFn = Callable[[Tensor, Tensor], Tensor]
+from course_lib.analysis.batches import Batch, is_single_batch, iter_batches
+from course_lib.analysis.hessian import (
+    LossFn,
+    Mode,
+    _trainable_parameters,
+    hessian_eigenvalues,
+    largest_magnitude_eigenvalues,
+)
+from course_lib.analysis.lanczos import Which
 
 
 @dataclass
@@ -46,53 +55,96 @@ class BatchSpectra:
 def batch_spectra(
     model: nn.Module,
     loss_fn: LossFn,
-    batches: Sequence[tuple[Tensor, Tensor]],
+    batches: Batch | Iterable[Any],
     k: int = 1,
     *,
-    which: str = "LA",
+    which: Which = "LA",
     max_iter: int = 100,
     tol: float = 1e-4,
-    seed: int = 0,
+    weight_decay: float = 0.0,
+    mode: Mode = "eval",
+    seed: int | None = 0,
+    generator: torch.Generator | None = None,
+    from_ends: bool = False,
     composition: bool = False,
+    progress: bool = False,
+    where: str = "batch_spectra",
 ) -> BatchSpectra:
-    """Per batch, ``k`` extreme Hessian eigenvalues of ``loss_fn`` (model in eval mode).
+    """Per mini-batch, ``k`` eigenvalues at one end of its Hessian, with what each one cost.
 
-    Calls :func:`~course_lib.analysis.hessian.top_eigenvalues` batch by batch (``which`` "LA",
-    "SA" or "LM", one generator seeded with ``seed`` for all batches), like
-    :func:`~course_lib.analysis.hessian.max_eigenvalue_spectrum`, and records every batch's cost
-    and convergence. ``composition=True`` also records where each batch's first eigenvector
-    lives (:func:`vector_composition`).
+    Each row follows :func:`~course_lib.analysis.hessian.hessian_eigenvalues` (``which`` "LA",
+    "SA" or "LM"); with ``which="LM", from_ends=True`` it follows
+    :func:`~course_lib.analysis.hessian.largest_magnitude_eigenvalues` (the same values from
+    "LA"-k plus "SA"-1, cheaper for trained networks). One generator serves all batches: the
+    given one, else a CPU generator seeded with ``seed``. ``composition=True`` also records where
+    each batch's first eigenvector lives (:func:`vector_composition`; not with ``from_ends``).
+
+    If ``torch.distributed`` is initialized, batch ``i`` is computed on rank ``i % world_size``
+    and the results are all-reduced, so every rank returns the same full record in batch order;
+    every rank must iterate the same ``batches`` (a list, a ``DataLoader`` or one batch). Every
+    rank checks every batch's inputs for NaN/inf, so bad data raises on all ranks alike.
+    Errors name ``where`` (the public function the caller used).
     """
-    generator = torch.Generator().manual_seed(seed)
-    names: list[str] = []
-    values, n_hvp, converged, shares = [], [], [], []
-    start = time.perf_counter()
-    for batch in batches:
-        result = top_eigenvalues(
-            model,
-            loss_fn,
-            batch,
-            k,
-            which=which,
-            tol=tol,
-            max_iter=max_iter,
-            generator=generator,
-            return_eigenvectors=composition,
+    if from_ends and (which != "LM" or composition):
+        raise ValueError(
+            f"from_ends=True computes the 'LM' ranking without eigenvectors; got which={which!r}, "
+            f"composition={composition}."
         )
-        values.append(result.eigenvalues)
-        n_hvp.append(result.n_hvp)
-        converged.append(result.converged)
-        if composition:
-            names, share = vector_composition(result.eigenvectors[0], model)
-            shares.append(share)
+    device = _trainable_parameters(model, where)[0].device
+    distributed = dist.is_available() and dist.is_initialized()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    if generator is None and seed is not None:
+        generator = torch.Generator().manual_seed(seed)
+    if is_single_batch(batches):
+        batches = [batches]  # one row; wrapped before tqdm, which needs the list's length
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="Hessian spectrum", disable=rank != 0)
+    options = dict(max_iter=max_iter, tol=tol, weight_decay=weight_decay, mode=mode)
+    groups = parameter_groups(model)
+    rows: dict[int, tuple[Tensor, int, bool, Tensor | None]] = {}
+    n_batches = 0
+    start = time.perf_counter()
+    for i, batch in enumerate(iter_batches(batches, where=where)):
+        n_batches = i + 1
+        if i % world != rank:
+            continue
+        if from_ends:
+            result = largest_magnitude_eigenvalues(
+                model, loss_fn, batch, k, generator=generator, **options
+            )
+        else:
+            result = hessian_eigenvalues(
+                model,
+                loss_fn,
+                batch,
+                k,
+                which=which,
+                generator=generator,
+                return_eigenvectors=composition,
+                **options,
+            )
+        share = vector_composition(result.eigenvectors[0], model)[1] if composition else None
+        rows[i] = (result.eigenvalues, result.n_hvp, result.converged, share)
+    # one float64 table (eigenvalues | n_hvp | converged | composition), reduced in one call
+    table = torch.zeros(n_batches, k + 2 + len(groups) * composition, dtype=torch.float64)
+    for i, (values, n_hvp, converged, share) in rows.items():
+        table[i, :k], table[i, k], table[i, k + 1] = values, n_hvp, float(converged)
+        if share is not None:
+            table[i, k + 2 :] = share
+    if world > 1:
+        table = table.to(device)  # NCCL only reduces CUDA tensors
+        dist.all_reduce(table)
+        table = table.cpu()
     return BatchSpectra(
         which=which,
-        eigenvalues=torch.stack(values).double(),
-        n_hvp=torch.tensor(n_hvp),
-        converged=torch.tensor(converged),
+        eigenvalues=table[:, :k].clone(),
+        n_hvp=table[:, k].long(),
+        converged=table[:, k + 1].bool(),
         seconds=time.perf_counter() - start,
-        composition=torch.stack(shares) if composition else None,
-        groups=names,
+        composition=table[:, k + 2 :].clone() if composition else None,
+        groups=groups if composition else [],
     )
 
 
@@ -106,6 +158,12 @@ def parameter_group(name: str) -> str:
     parts = name.split(".")
     n = 3 if parts[0] == "blocks" and parts[2:3] in (["msa"], ["mlp"]) else 2
     return ".".join(parts[:n]) if parts[0] in ("blocks", "stages") and len(parts) > n else parts[0]
+
+
+def parameter_groups(model: nn.Module) -> list[str]:
+    """The :func:`parameter_group` names of a model's trainable parameters, in order."""
+    names = (parameter_group(n) for n, p in model.named_parameters() if p.requires_grad)
+    return list(dict.fromkeys(names))
 
 
 def vector_composition(vector: Tensor, model: nn.Module) -> tuple[list[str], Tensor]:
@@ -227,24 +285,6 @@ def top_groups(spectra: BatchSpectra, n: int = 3) -> list[tuple[str, float]]:
     return [(spectra.groups[int(i)], float(shares[i])) for i in order]
 
 
-def token_scales(model: nn.Module, images: Tensor) -> dict[str, float]:
-    """RMS of the class token and of the patch tokens where they enter a ViT's first block.
-
-    A LayerNorm divides its input by its RMS, so an input 100× smaller than its neighbours is
-    amplified 100× more: the reason a small class token makes the ViT's Hessian sharp along it.
-    Empty for models without a class token.
-    """
-    cls = getattr(model, "cls_token", None)
-    if cls is None:
-        return {}
-    with torch.no_grad():
-        patches = model.patch_embed(images.to(cls.device))  # (B, N, dim)
-    return {
-        "cls": float(cls.detach().pow(2).mean().sqrt()),
-        "patches": float(patches.pow(2).mean().sqrt()),
-    }
-
-
 __all__ = [
     "BatchSpectra",
     "ModelSpectra",
@@ -254,7 +294,116 @@ __all__ = [
     "log_correlation",
     "parameter_group",
     "spectrum_numbers",
-    "token_scales",
     "top_groups",
     "vector_composition",
 ]
+
+
+def max_eigenvalue_spectrum(
+    model: nn.Module,
+    loss_fn: LossFn,
+    batches: Batch | Iterable[Any],
+    k: int = 1,
+    *,
+    which: Which = "LA",
+    max_iter: int = 100,
+    tol: float = 1e-4,
+    weight_decay: float = 0.0,
+    mode: Mode = "eval",
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+    from_ends: bool = False,
+) -> Tensor:
+    """Top-``k`` eigenvalues of every mini-batch's Hessian, (n_batches, k) float64 on the CPU.
+
+    The paper's "max eigenvalue spectrum" (Fig. 1c, Fig. 4) is the density of these values over
+    many mini-batches (batch 16, ``which="LM"``, ``k=5``, with the weight-decay term);
+    :func:`negative_proportion` turns an "LM" spectrum into the paper's NEP. The eigenvalues of
+    :func:`batch_spectra` (which see, for the arguments and ``torch.distributed``), with a warning
+    if some batch did not converge.
+    """
+    record = batch_spectra(
+        model,
+        loss_fn,
+        batches,
+        k,
+        which=which,
+        max_iter=max_iter,
+        tol=tol,
+        weight_decay=weight_decay,
+        mode=mode,
+        seed=None,
+        generator=generator,
+        progress=progress,
+        from_ends=from_ends,
+        where="max_eigenvalue_spectrum",
+    )
+    n_unconverged = int((~record.converged).sum())
+    if n_unconverged:
+        warnings.warn(
+            f"{n_unconverged} batch(es) did not reach tol={tol} within max_iter={max_iter} "
+            "products; raise max_iter.",
+            stacklevel=2,
+        )
+    return record.eigenvalues
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion ``successes / trials``.
+
+    Unlike the normal approximation ``p ± z·sqrt(p(1−p)/n)`` it stays inside [0, 1] and keeps its
+    coverage near 0 and 1, where a NEP of a few percent lives (Wilson 1927).
+    """
+    if trials < 1 or not 0 <= successes <= trials:
+        raise ValueError(f"need 0 <= successes <= trials, trials >= 1; got {successes}/{trials}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}.")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p, z2 = successes / trials, z * z
+    shrink = 1 + z2 / trials
+    center = (p + z2 / (2 * trials)) / shrink
+    half = z / shrink * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials))
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+@dataclass
+class NegativeProportion:
+    """The paper's NEP: the share of negative values in a top-k-by-magnitude spectrum."""
+
+    proportion: float
+    low: float  # Wilson score interval at `confidence`
+    high: float
+    negatives: int
+    total: int  # n_batches · k values
+    confidence: float
+
+
+def negative_proportion(spectrum: Tensor, confidence: float = 0.95) -> NegativeProportion:
+    """NEP of an "LM" spectrum (n_batches, k), as the paper counts it, with a Wilson interval.
+
+    Per batch the paper ranks the top-k (k = 5) eigenvalues by magnitude (PyHessian) and counts
+    the negative ones; NEP pools the counts over batches. Pass what
+    ``max_eigenvalue_spectrum(..., which="LM")`` returns (or ``from_ends=True``, the same values
+    for less): a spectrum ranked "LA" would never let a negative value in. The interval treats
+    the ``n_batches·k`` values as independent draws; values of one batch are not, so read it as a
+    lower bound on the uncertainty.
+    """
+    values = spectrum.detach().reshape(-1)
+    negatives, total = int((values < 0).sum()), values.numel()
+    low, high = wilson_interval(negatives, total, confidence)
+    return NegativeProportion(negatives / total, low, high, negatives, total, confidence)
+
+
+def spectrum_summary(eigs: Tensor) -> dict[str, float]:
+    """The paper's two numbers for a spectrum (any shape; all values pooled).
+
+    ``nep``: proportion of negative eigenvalues (non-convexity); ``ape``: average of the positive
+    eigenvalues (sharpness). Also ``n``, the number of values.
+    """
+    values = eigs.detach().reshape(-1).double().cpu()
+    positive = values[values > 0]
+    return {
+        "nep": float((values < 0).double().mean()) if values.numel() else math.nan,
+        "ape": float(positive.mean()) if positive.numel() else math.nan,
+        "n": values.numel(),
+    }

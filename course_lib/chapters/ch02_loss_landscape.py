@@ -42,6 +42,7 @@ from course_lib.analysis.curvature import (
     surface_numbers,
 )
 from course_lib.analysis.evaluation import model_device
+from course_lib.analysis.features import token_scales
 from course_lib.analysis.hessian import top_eigenvalues
 from course_lib.analysis.landscape import (
     filter_normalized_direction_pair,
@@ -53,7 +54,6 @@ from course_lib.analysis.spectra import (
     ModelSpectra,
     batch_spectra,
     spectrum_numbers,
-    token_scales,
 )
 from course_lib.chapters import precompute_step
 from course_lib.config import Profile, as_profile
@@ -280,7 +280,7 @@ def _first_batch(prof: Profile) -> tuple[Tensor, Tensor]:
 
 
 def vit_token_scales(profile: Profile | str | None = None) -> dict[str, float]:
-    """:func:`~course_lib.analysis.spectra.token_scales` of the trained ViT on a Hessian batch."""
+    """:func:`~course_lib.analysis.features.token_scales` of the trained ViT on a Hessian batch."""
     prof = as_profile(profile)
     return token_scales(trained_model("vit", profile=prof).model, _first_batch(prof)[0])
 

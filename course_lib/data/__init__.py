@@ -5,21 +5,17 @@ how the synthetic images carry their class in a low- and a high-frequency cue.
 """
 
 from course_lib.data.datasets import (
-    AUGMENTATIONS,
     DATASETS,
     DatasetError,
     DatasetInfo,
     DataSpec,
-    RankShard,
-    TransformedDataset,
     dataset_labels,
     default_root,
     get_dataset,
     list_datasets,
-    make_loaders,
-    mix_transform,
     subset,
 )
+from course_lib.data.loaders import RankShard, make_loaders
 from course_lib.data.synthetic import (
     CUES,
     SyntheticComponents,
@@ -30,6 +26,7 @@ from course_lib.data.synthetic import (
     synthetic_examples,
     synthetic_prototypes,
 )
+from course_lib.data.transforms import AUGMENTATIONS, TransformedDataset, mix_transform
 
 __all__ = [
     "AUGMENTATIONS",

@@ -1,38 +1,28 @@
-"""Datasets and loaders: the embedded synthetic data, CIFAR-10/100 and any image folder.
+"""Datasets: the embedded synthetic data, CIFAR-10/100 and any image folder, and subsets.
 
 ``get_dataset(name, train=...)`` returns a dataset of normalised ``(image (3, H, W) float32,
-label int)`` pairs and a ``DatasetInfo``; ``make_loaders`` wraps train and test sets into
-``DataLoader``s with a class-balanced subset, seeded shuffling, augmentation and, under
-``torchrun``, distributed samplers. Names: ``"synthetic"``, ``"cifar10"``, ``"cifar100"``,
-``"folder:PATH"``.
-
-Augmentation follows the DeiT-style recipe of the paper's official CIFAR runs: ``"basic"`` is a
-random crop with padding and a horizontal flip, ``"strong"`` adds RandAugment; mixup and CutMix
-act on whole batches, so the trainer applies ``mix_transform`` to each batch.
+label int)`` pairs and a ``DatasetInfo``; ``subset`` cuts a class-balanced fraction (C2, C4).
+Names: ``"synthetic"``, ``"cifar10"``, ``"cifar100"``, ``"folder:PATH"``. The augmentations
+live in :mod:`course_lib.data.transforms`, the loaders in :mod:`course_lib.data.loaders`.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
 
 import torch
-import torch.distributed as dist
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Subset, TensorDataset
+from torch.utils.data import Dataset, Subset, TensorDataset
 from torchvision import datasets as tv_datasets
 from torchvision.transforms import v2
 
 from course_lib.data.synthetic import Cues, SyntheticConfig, make_synthetic
+from course_lib.data.transforms import AUGMENTATIONS, Augment, TransformedDataset, image_transform
 
-Augment = Literal["none", "basic", "strong"]
 DATASETS: tuple[str, ...] = ("synthetic", "cifar10", "cifar100", "folder:PATH")
-AUGMENTATIONS: tuple[str, ...] = ("none", "basic", "strong")
 SYNTHETIC_SIZES = {True: 10_000, False: 2_000}  # default number of images: train, test
 
 
@@ -65,83 +55,8 @@ class DataSpec:
     synthetic: SyntheticConfig | None = None  # cue strengths etc. when name == "synthetic"
 
 
-def _sample_seed(index: int) -> int:
-    """The seed of sample ``index``'s random augmentation: a function of the index and of the
-    loading process's seed (``torch.initial_seed()``, which ``fit`` sets from (seed, epoch) on
-    every rank alike; in a worker, the loader's base seed), not of the samples drawn before."""
-    worker = torch.utils.data.get_worker_info()
-    base = worker.seed - worker.id if worker is not None else torch.initial_seed()
-    return (base * 1_000_003 + index) % 2**63
-
-
-class TransformedDataset(Dataset):
-    """``(transform(image), label)`` for every ``(image, label)`` of another dataset.
-
-    Each sample's random augmentation is seeded by :func:`_sample_seed`, so a sample is augmented
-    alike whether one process loads every batch or several processes share them out.
-    """
-
-    def __init__(self, dataset: Dataset, transform: Callable[[Any], torch.Tensor]) -> None:
-        self.dataset = dataset
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image, label = self.dataset[index]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_sample_seed(index))
-            return self.transform(image), label
-
-
 # ---------------------------------------------------------------------------------------------
 # Transforms
-
-
-def _transform(
-    augment: str,
-    image_size: int,
-    mean: Sequence[float],
-    std: Sequence[float],
-    *,
-    from_pil: bool,
-    resize: bool = False,
-) -> v2.Compose:
-    """Image pipeline: [to uint8 tensor, resize] → augmentation → float in [0, 1] → normalise.
-
-    RandAugment runs on uint8 for file datasets (its canonical input) and on floats in [0, 1]
-    for the synthetic tensors; the padding of the random crop is 1/8 of the image (4 px at 32).
-    """
-    if augment not in AUGMENTATIONS:
-        raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
-    steps: list[Callable[[Any], Any]] = [v2.ToImage()] if from_pil else []
-    if resize:
-        steps += [v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)]
-    if augment in ("basic", "strong"):
-        steps += [v2.RandomCrop(image_size, padding=image_size // 8), v2.RandomHorizontalFlip()]
-    if augment == "strong":
-        steps.append(v2.RandAugment(num_ops=2, magnitude=9))  # DeiT's rand-m9
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
-    return v2.Compose(steps)
-
-
-def mix_transform(
-    num_classes: int, mixup_alpha: float = 0.8, cutmix_alpha: float = 1.0
-) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """Batch-level mixup or CutMix (one of the two at random per batch, as in DeiT).
-
-    Call it on a batch: ``images (B, C, H, W), labels (B,) int64 -> images, soft labels (B,
-    num_classes)``; train with cross-entropy on the soft labels. An alpha of 0 turns that one off.
-    """
-    choices: list[Callable[..., Any]] = []
-    if mixup_alpha > 0:
-        choices.append(v2.MixUp(alpha=mixup_alpha, num_classes=num_classes))
-    if cutmix_alpha > 0:
-        choices.append(v2.CutMix(alpha=cutmix_alpha, num_classes=num_classes))
-    if not choices:
-        raise ValueError("mix_transform needs mixup_alpha > 0 or cutmix_alpha > 0")
-    return choices[0] if len(choices) == 1 else v2.RandomChoice(choices)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,7 +143,7 @@ def _synthetic(
     if augment == "none":  # normalise once, in memory: no per-sample Python work when loading
         images = (images - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
         return TensorDataset(images, labels), info
-    transform = _transform(augment, config.image_size, mean, std, from_pil=False)
+    transform = image_transform(augment, config.image_size, mean, std, from_pil=False)
     return TransformedDataset(TensorDataset(images, labels), transform), info
 
 
@@ -330,7 +245,7 @@ def _cifar(
             f"the folder and download again. {how_to}"
         ) from err
     size = image_size or 32
-    transform = _transform(augment, size, mean, std, from_pil=True, resize=size != 32)
+    transform = image_transform(augment, size, mean, std, from_pil=True, resize=size != 32)
     info = DatasetInfo(name, len(base.classes), size, 3, mean, std, tuple(base.classes))
     return TransformedDataset(base, transform), info
 
@@ -416,42 +331,15 @@ def _folder(
         train_part = Subset(everything, train_idx.tolist())
         test_part = Subset(everything, is_test.nonzero().flatten().tolist())
     size = image_size or 32
-    resize_only = _transform("none", size, (0.0,) * 3, (1.0,) * 3, from_pil=True, resize=True)
+    resize_only = image_transform("none", size, (0.0,) * 3, (1.0,) * 3, from_pil=True, resize=True)
     mean, std = _mean_std(train_part, resize_only)
-    transform = _transform(augment, size, mean, std, from_pil=True, resize=True)
+    transform = image_transform(augment, size, mean, std, from_pil=True, resize=True)
     info = DatasetInfo(f"folder:{path}", len(classes), size, 3, mean, std, tuple(classes))
     return TransformedDataset(train_part if train else test_part, transform), info
 
 
 # ---------------------------------------------------------------------------------------------
 # Samplers
-
-
-class RankShard(Sampler[int]):
-    """Every ``world``-th index of ``order``, starting at ``rank`` (rank 0 of 1: all of it).
-
-    Given the one-process order, the ranks' batches of ``B / world`` images together hold
-    exactly the one-process batch of ``B`` images, step by step. The order is padded by
-    repeating its start so every rank gets the same number of indices (only when its length is
-    not a multiple of ``world``).
-    """
-
-    def __init__(self, order: Sampler[int] | Sequence[int], rank: int, world: int) -> None:
-        self.order, self.rank, self.world = order, rank, world
-
-    def __len__(self) -> int:
-        return -(-len(self.order) // self.world)
-
-    def __iter__(self) -> Iterator[int]:
-        indices = list(self.order)
-        indices += indices[: len(self) * self.world - len(indices)]
-        return itertools.islice(iter(indices), self.rank, None, self.world)
-
-
-def _rank_and_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -517,84 +405,3 @@ def get_dataset(
     if n is not None:
         dataset = subset(dataset, min(1.0, n / len(dataset)), seed=seed)
     return dataset, info
-
-
-def make_loaders(
-    data: str | DataSpec,
-    *,
-    batch_size: int,
-    fraction: float = 1.0,
-    seed: int = 0,
-    augment: Augment = "basic",
-    image_size: int | None = None,
-    root: str | Path | None = None,
-    download: bool = False,
-    n_train: int | None = None,
-    n_test: int | None = None,
-    num_workers: int | None = None,
-    device: str | torch.device | None = None,
-    synthetic_config: SyntheticConfig | None = None,
-    verify: bool = True,
-    shard: bool = True,
-) -> tuple[DataLoader, DataLoader, DatasetInfo]:
-    """Train and test loaders for a dataset, and its ``DatasetInfo``.
-
-    The train set is augmented (``augment``), cut to a class-balanced ``fraction`` and shuffled
-    by a generator seeded with ``seed``; the test set is neither. Augmentations draw from torch's
-    global RNG in the main process (seed it for repeatable runs) and from seeds the loader derives
-    from ``seed`` in workers. ``num_workers`` defaults to 0 for the in-memory synthetic data and
-    min(8, CPUs) for files; memory is pinned when ``device`` is CUDA.
-
-    ``batch_size`` is the global batch: under ``torch.distributed`` with ``W`` processes each
-    rank loads ``batch_size / W`` images (it must divide evenly), and its share of the very
-    order one process would use (:class:`RankShard`), so every optimisation step sees the same
-    images whatever ``W`` (reseed ``loader.generator`` every epoch, as ``fit`` does). The test
-    set is shared out without padding. ``shard=False`` gives every rank the whole one-process
-    loaders (for analyses that need the same batches on every rank). ``data`` is a dataset
-    name, or a :class:`DataSpec` whose fields replace ``n_train``, ``n_test``, ``image_size``,
-    ``augment`` and ``synthetic_config``. Other arguments: see ``get_dataset``.
-    """
-    name = data
-    if isinstance(data, DataSpec):
-        name, n_train, n_test = data.name, data.n_train, data.n_test
-        image_size, augment, synthetic_config = data.image_size, data.augment, data.synthetic
-    rank, world = _rank_and_world() if shard else (0, 1)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if batch_size % world:
-        raise ValueError(
-            f"the batch size {batch_size} is the global batch and must be a multiple of the "
-            f"{world} processes; choose e.g. {batch_size - batch_size % world or world}"
-        )
-    common: dict[str, Any] = dict(
-        root=root,
-        download=download,
-        image_size=image_size,
-        seed=seed,
-        synthetic_config=synthetic_config,
-        verify=verify,
-    )
-    train_set, info = get_dataset(name, train=True, n=n_train, augment=augment, **common)
-    test_set, _ = get_dataset(name, train=False, n=n_test, augment="none", **common)
-    if fraction != 1.0:
-        train_set = subset(train_set, fraction, seed=seed)
-    if num_workers is None:
-        # 8 workers fed 7,600 augmented CIFAR images/s, 4 workers 5,100 (benchmarks/bench_gpu.py)
-        num_workers = 0 if name == "synthetic" else min(8, os.cpu_count() or 1)
-    options: dict[str, Any] = dict(
-        batch_size=batch_size // world,
-        num_workers=num_workers,
-        pin_memory=device is not None and torch.device(device).type == "cuda",
-        persistent_workers=num_workers > 0,
-    )
-    generator = torch.Generator().manual_seed(seed)
-    if world > 1:
-        order = RandomSampler(train_set, generator=generator)
-        train_sampler = RankShard(order, rank, world)
-        test_sampler = range(rank, len(test_set), world)  # no padding: metrics are exact
-        train_loader = DataLoader(train_set, sampler=train_sampler, generator=generator, **options)
-        test_loader = DataLoader(test_set, sampler=test_sampler, **options)
-    else:
-        train_loader = DataLoader(train_set, shuffle=True, generator=generator, **options)
-        test_loader = DataLoader(test_set, shuffle=False, **options)
-    return train_loader, test_loader, info

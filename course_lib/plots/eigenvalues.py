@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from course_lib.analysis.hessian import spectrum_summary
+from course_lib.analysis.spectra import spectrum_summary
 from course_lib.plots.style import axes_or_new, color_for, course_style
 
 if TYPE_CHECKING:

@@ -18,9 +18,8 @@ from matplotlib.colors import BoundaryNorm
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from course_lib.analysis.hessian import spectrum_summary
 from course_lib.analysis.landscape import Surface1D, Surface2D
-from course_lib.analysis.spectra import ModelSpectra
+from course_lib.analysis.spectra import ModelSpectra, spectrum_summary
 from course_lib.plots.landscape import LANDSCAPE_CMAP, plot_loss_curve_1d, plot_loss_surface_3d
 from course_lib.plots.style import axes_or_new, color_for, course_style, family_of
 
