@@ -126,7 +126,7 @@ def training_rates(
                 row["peak GiB"] = max(row.get("peak GiB", 0.0),
                                       torch.cuda.max_memory_allocated() / 2**30)  # fmt: skip
         eval_loader = gpu_loader(data, 256, max(steps // 2, 2))
-        evaluate(model, eval_loader, device)
+        evaluate(model, eval_loader)
         row["eval"] = (
             256 * max(steps // 2, 2) / synced_seconds(device, evaluate, model, eval_loader, device)
         )

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from course_lib.analysis.evaluation import evaluate as evaluate_batches
 from course_lib.io import (
     CheckpointError,
     atomic_write_json,
@@ -208,32 +209,12 @@ def _train_epoch(
     return totals
 
 
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, loader: DataLoader, device: torch.device | None = None, amp: bool = True
-) -> tuple[float, float]:
-    """Mean NLL (nats) and error (%) of ``model`` over ``loader``, summed over DDP ranks."""
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    totals = torch.zeros(3, device=device, dtype=torch.float64)  # nll sum, wrong, count
-    use_amp = amp and device.type == "cuda"
-    try:
-        for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                logits = model(x)
-            totals[0] += _soft_nll(logits, y)
-            totals[1] += (logits.argmax(1) != y).sum()
-            totals[2] += y.numel()
-    finally:
-        model.train(was_training)
-    if _rank_and_world()[1] > 1:
-        dist.all_reduce(totals)
-    nll, wrong, count = totals.tolist()
-    if count == 0:
-        raise ValueError("the evaluation loader yielded no samples; check the dataset")
-    return nll / count, 100.0 * wrong / count
+def evaluate(model: nn.Module, loader: DataLoader, amp: bool = True) -> tuple[float, float]:
+    """Mean NLL (nats) and error (%) of ``model`` over ``loader``, summed over DDP ranks
+    (:func:`course_lib.analysis.evaluation.evaluate`, bfloat16 autocast on CUDA if ``amp``)."""
+    reduce = dist.all_reduce if _rank_and_world()[1] > 1 else None
+    metrics = evaluate_batches(model, loader, amp=amp, reduce=reduce)
+    return metrics.nll, metrics.error
 
 
 #: What a checkpoint written by :func:`fit` holds.
@@ -368,7 +349,7 @@ def fit(
                 )
             )
         test_nll, test_error = (
-            evaluate(model, test_loader, device, config.amp) if test_loader else (math.nan,) * 2
+            evaluate(model, test_loader, config.amp) if test_loader else (math.nan,) * 2
         )
         history.append(
             epoch=epoch + 1,

@@ -25,9 +25,8 @@ Where the maps come from, in order of preference:
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +34,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from course_lib.analysis.batches import require_finite, to_device
+from course_lib.analysis.evaluation import eval_mode, model_device
 
 ModuleSpec = Sequence[tuple[str, nn.Module, str]] | Mapping[str, nn.Module]
 """Explicit choice of modules: ``[(name, module, kind), ...]`` or ``{name: module}`` (the kind is
@@ -48,28 +48,6 @@ class FeatureMap:
     name: str  # the module's name in model.named_modules() (or the name the caller gave)
     kind: str  # "stem", "embed", "conv", "msa", "mlp"; "block" for untagged third-party blocks
     tensor: Tensor
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode; afterwards restore every submodule's own ``training`` flag.
-
-    Restoring per module keeps mixed states intact (e.g. frozen BatchNorm inside a training model).
-    """
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter or buffer (CPU for a stateless model)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def normalized_depth(n: int) -> Tensor:

@@ -21,8 +21,7 @@ from course_lib.analysis.features import (
     grids_of,
     to_grid,
 )
-
-LOG_EPS = 1e-6  # added to |FFT| before the log, as in the paper's code
+from course_lib.analysis.spectral import log_amplitude  # log(|F| + 1e-6), as the paper
 
 
 def relative_log_amplitude(feature_map: Tensor, num_prefix_tokens: int | None = None) -> Tensor:
@@ -47,7 +46,7 @@ def relative_log_amplitude(feature_map: Tensor, num_prefix_tokens: int | None = 
     if grid.dtype not in (torch.float32, torch.float64):
         grid = grid.float()
     # rfft2 keeps columns 0 … W//2, which contain every diagonal entry (k, k) with k ≤ H//2.
-    amplitude = torch.fft.rfft2(grid).abs().add_(LOG_EPS).log_().mean(dim=(0, 1))  # (H, W//2+1)
+    amplitude = log_amplitude(torch.fft.rfft2(grid)).mean(dim=(0, 1))  # (H, W//2+1)
     k = torch.arange(h // 2 + 1, device=grid.device)
     diagonal = amplitude[k, k]
     return diagonal - diagonal[0]

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from course_lib.analysis.batches import load_batch
+from course_lib.analysis.evaluation import model_mode
 from course_lib.analysis.lanczos import EigenResult, Lanczos, Which, random_vector, solve
 
 LossFn = Callable[[Any, Any], Tensor]
@@ -106,15 +107,12 @@ def _model_mode(model: nn.Module, mode: Mode) -> Iterator[None]:
     """Put the model in ``mode``; afterwards restore every module's flag and every buffer."""
     if mode not in ("eval", "train"):
         raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}.")
-    flags = [(module, module.training) for module in model.modules()]
     # A train-mode forward updates BatchNorm's running statistics: keep a copy to put back.
     saved = [(b, b.detach().clone()) for b in model.buffers()] if mode == "train" else []
-    model.train(mode == "train")
     try:
-        yield
+        with model_mode(model, training=mode == "train"):
+            yield
     finally:
-        for module, flag in flags:
-            module.training = flag
         with torch.no_grad():
             for buffer, value in saved:
                 buffer.copy_(value)

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from course_lib.analysis.batches import iter_batches
+from course_lib.analysis.evaluation import eval_mode
 
 Batch = tuple[Tensor, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -292,10 +293,8 @@ def _evaluate_grid(
     steps = coefficients.tolist()
 
     theta = [p.detach().clone() for p in params]
-    modes = [m.training for m in model.modules()]
-    model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(model):
             for k in tqdm(my_points, desc="loss surface", disable=not progress or rank != 0):
                 # Set the weights from theta at every point, so rounding errors never accumulate.
                 # The _foreach ops update all parameter tensors in a few kernel launches.
@@ -309,8 +308,6 @@ def _evaluate_grid(
     finally:
         with torch.no_grad():
             torch._foreach_copy_(params, theta)
-        for module, training in zip(model.modules(), modes, strict=True):
-            module.training = training
     if distributed:
         dist.all_reduce(results)  # each point is non-zero on exactly one rank
     loss, accuracy = results.cpu().double().numpy().T

@@ -32,11 +32,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib.analysis.batches import iter_batches, to_device
-from course_lib.analysis.features import eval_mode, find_feature_modules, model_device
+from course_lib.analysis.batches import iter_batches
+from course_lib.analysis.evaluation import evaluate
+from course_lib.analysis.features import find_feature_modules
 
 UNIT_KINDS = ("conv", "msa", "mlp")
 """Feature kinds that are residual units (stems and patch embeddings are not)."""
@@ -183,15 +183,5 @@ def _materialize(
 
 def _accuracy_nll(model: nn.Module, batches: list[tuple[Tensor, Tensor]]) -> tuple[float, ...]:
     """Accuracy (%), mean NLL (nats) and number of samples of ``model`` on ``batches``."""
-    device = model_device(model)
-    hits = torch.zeros((), dtype=torch.float64, device=device)
-    nll = torch.zeros((), dtype=torch.float64, device=device)
-    total = 0
-    with eval_mode(model), torch.no_grad():
-        for x, y in batches:
-            x, y = to_device(x, device), to_device(y, device)
-            logits = model(x).float()
-            hits += (logits.argmax(dim=1) == y).sum()
-            nll += F.cross_entropy(logits, y, reduction="sum").double()
-            total += len(y)
-    return 100.0 * hits.item() / total, nll.item() / total, total
+    metrics = evaluate(model, batches)
+    return metrics.accuracy, metrics.nll, metrics.count
