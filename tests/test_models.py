@@ -211,6 +211,47 @@ def test_local_models_use_neighbourhood_attention_and_mean_pooling():
     assert create_model("local_vit_ti").config.neighbourhood == 5  # 16×16 grid
 
 
+# --- fair sizes: the laptop families are matched in parameters ----------------------------------
+
+LAPTOP = ["resnet_mini", "vit_mini", "local_vit_mini", "alternet_mini"]
+
+
+def _parameters(name: str) -> int:
+    return sum(p.numel() for p in create_model(name, num_classes=10, image_size=32).parameters())
+
+
+@pytest.mark.parametrize("name", LAPTOP)
+def test_laptop_families_have_about_the_resnets_parameters(name):
+    ratio = _parameters(name) / _parameters("resnet_mini")
+    assert 0.75 <= ratio <= 1.25, f"{name}: {ratio:.2f}× resnet_mini's parameters"
+
+
+def test_alternet_mini_is_resnet_mini_with_msa_blocks_at_stage_ends():
+    resnet, alternet = create_model("resnet_mini"), create_model("alternet_mini")
+    assert [len(s) for s in alternet.stages] == [len(s) for s in resnet.stages]
+    for r_stage, a_stage in zip(resnet.stages, alternet.stages, strict=True):
+        for r_block, a_block in zip(r_stage, a_stage, strict=True):
+            if a_block.feature_kind == "conv":  # the same conv block, shape for shape
+                r_shapes = [p.shape for p in r_block.parameters()]
+                assert [p.shape for p in a_block.parameters()] == r_shapes
+            else:  # an MSA block of about the replaced conv block's size, at the stage's end
+                assert a_block is a_stage[-1]
+                ratio = _count(a_block) / _count(r_block)
+                assert 0.9 <= ratio <= 1.1, f"MSA block {ratio:.2f}× the conv block it replaces"
+    for name in ("resnet_mini", "alternet_mini"):
+        c = create_model(name).config
+        assert (c.widths, c.depths, c.stem_width, c.block) == (
+            resnet.config.widths,
+            resnet.config.depths,
+            resnet.config.stem_width,
+            resnet.config.block,
+        )
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
 @pytest.mark.parametrize("name", list_models("*_tiny"))
 def test_channels_last_gives_the_same_output(name):
     torch.manual_seed(0)
