@@ -56,12 +56,19 @@ def test_unknown_model_lists_valid_names():
     "name, kwargs, message",
     [
         ("vit_tiny", {"image_size": 30}, "not divisible by patch_size=4"),
-        ("local_vit_tiny", {"image_size": 40}, "10×10 token grid is not divisible by window=4"),
+        (
+            "vit_tiny",
+            {"image_size": 40, "window": 4, "pool": "mean"},
+            "10×10 token grid is not divisible by window=4",
+        ),
+        ("local_vit_tiny", {"image_size": 8}, "neighbourhood=3 does not fit the 2×2 token grid"),
+        ("local_vit_tiny", {"window": 4}, "choose window or neighbourhood"),
         ("alternet_tiny", {"image_size": 40}, "not divisible by the attention window 4"),
         ("resnet_tiny", {"num_classes": 0}, "num_classes must be a positive integer"),
         ("vit_tiny", {"heads": 3}, "dim=64 is not divisible by heads=3"),
         ("vit_tiny", {"depht": 3}, r"unknown option\(s\) \['depht'\].*'depth'"),
-        ("local_vit_tiny", {"pool": "cls"}, "window attention needs pool='mean'"),
+        ("local_vit_tiny", {"pool": "cls"}, r"local \(window or neighbourhood\) attention needs"),
+        ("vit_tiny", {"window": 4}, r"local \(window or neighbourhood\) attention needs"),
     ],
 )
 def test_bad_configurations_raise_clear_errors(name, kwargs, message):
@@ -72,7 +79,7 @@ def test_bad_configurations_raise_clear_errors(name, kwargs, message):
 def test_overrides_change_the_architecture():
     model = create_model("vit_tiny", depth=3, patch_size=8)
     assert len(model.blocks) == 3
-    assert model.pos_embed.shape[1] == (32 // 8) ** 2
+    assert model.pos_embed.shape[1] == 1 + (32 // 8) ** 2  # class token + grid
 
 
 def test_msa_positions_follow_the_build_up_rule():
@@ -169,17 +176,80 @@ def test_parameter_order_is_stable():
     assert names[4].startswith("blocks.0.msa.") and names[-1] == "head.bias"
 
 
-def test_window_attention_is_local():
-    """Changing one token changes the outputs of its own window only."""
+def test_old_vit_checkpoint_without_class_position_is_refused_clearly():
+    model = create_model("vit_tiny")
+    state = model.state_dict()
+    state["pos_embed"] = state["pos_embed"][:, 1:]  # before issue #13: no class-token row
+    with pytest.raises(ValueError, match="class token without a position embedding"):
+        model.load_state_dict(state)
+
+
+@pytest.mark.parametrize("name", ["vit_tiny", "vit_mini", "vit_ti"])
+def test_class_token_is_initialised_as_in_the_official_vit(name):
+    """trunc-normal(0.02), not zero, and a position embedding of its own (N + 1 rows)."""
     torch.manual_seed(0)
-    model = create_model("local_vit_tiny", depth=1).eval()
-    attn_block = model.blocks[0].msa
-    tokens = torch.randn(1, 64, 64)
-    changed = tokens.clone()
-    changed[0, 0] += torch.randn(64)  # token (0, 0): window rows 0-3, columns 0-3
-    diff = (attn_block(changed) - attn_block(tokens)).abs().sum(-1).reshape(8, 8)
-    assert (diff[:4, :4] > 1e-6).all()
-    assert diff[4:, :].max() == 0 and diff[:, 4:].max() == 0
+    model = create_model(name)
+    std = float(model.cls_token.detach().std())
+    assert 0.015 < std < 0.025  # ≈ 0.02 (truncated at ±2 as in timm: in effect N(0, 0.02))
+    grid = (32 // model.config.patch_size) ** 2
+    assert model.pos_embed.shape == (1, grid + 1, model.config.dim)
+    # the class token enters the blocks with row 0 of pos_embed added
+    with torch.no_grad():
+        tokens = model.forward_intermediates(torch.randn(2, 3, 32, 32), [1], output_fmt="NLC")
+        entering = model._prepend_prefix(model._embed(torch.randn(2, 3, 32, 32)))
+    assert tokens[0].tensor.shape[1] == grid + 1
+    torch.testing.assert_close(
+        entering[:, 0], (model.cls_token[0] + model.pos_embed[:, 0]).expand(2, -1)
+    )
+
+
+def test_local_models_use_neighbourhood_attention_and_mean_pooling():
+    for name in list_models("local_vit_*"):
+        c = create_model(name).config
+        assert c.neighbourhood in (3, 5) and c.window is None and c.pool == "mean", name
+    assert create_model("local_vit_mini").config.neighbourhood == 3  # 8×8 grid
+    assert create_model("local_vit_ti").config.neighbourhood == 5  # 16×16 grid
+
+
+# --- fair sizes: the laptop families are matched in parameters ----------------------------------
+
+LAPTOP = ["resnet_mini", "vit_mini", "local_vit_mini", "alternet_mini"]
+
+
+def _parameters(name: str) -> int:
+    return sum(p.numel() for p in create_model(name, num_classes=10, image_size=32).parameters())
+
+
+@pytest.mark.parametrize("name", LAPTOP)
+def test_laptop_families_have_about_the_resnets_parameters(name):
+    ratio = _parameters(name) / _parameters("resnet_mini")
+    assert 0.75 <= ratio <= 1.25, f"{name}: {ratio:.2f}× resnet_mini's parameters"
+
+
+def test_alternet_mini_is_resnet_mini_with_msa_blocks_at_stage_ends():
+    resnet, alternet = create_model("resnet_mini"), create_model("alternet_mini")
+    assert [len(s) for s in alternet.stages] == [len(s) for s in resnet.stages]
+    for r_stage, a_stage in zip(resnet.stages, alternet.stages, strict=True):
+        for r_block, a_block in zip(r_stage, a_stage, strict=True):
+            if a_block.feature_kind == "conv":  # the same conv block, shape for shape
+                r_shapes = [p.shape for p in r_block.parameters()]
+                assert [p.shape for p in a_block.parameters()] == r_shapes
+            else:  # an MSA block of about the replaced conv block's size, at the stage's end
+                assert a_block is a_stage[-1]
+                ratio = _count(a_block) / _count(r_block)
+                assert 0.9 <= ratio <= 1.1, f"MSA block {ratio:.2f}× the conv block it replaces"
+    for name in ("resnet_mini", "alternet_mini"):
+        c = create_model(name).config
+        assert (c.widths, c.depths, c.stem_width, c.block) == (
+            resnet.config.widths,
+            resnet.config.depths,
+            resnet.config.stem_width,
+            resnet.config.block,
+        )
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 @pytest.mark.parametrize("name", list_models("*_tiny"))

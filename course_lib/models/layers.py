@@ -45,38 +45,101 @@ class Mlp(nn.Module):
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
-class RelativePositionBias(nn.Module):
-    """Learned bias per head for every relative offset inside a ``w × w`` window (Swin-style).
+def grid_coords(side: int) -> Tensor:
+    """Row and column of every token of a ``side × side`` grid, row-major: ``(2, side²)``."""
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    return torch.stack([rows.flatten(), cols.flatten()])
 
-    The index table is a precomputed, non-persistent buffer: it depends only on ``w``.
+
+def neighbourhood_mask(side: int, kernel: int) -> Tensor:
+    """Which keys each query sees under ``kernel × kernel`` neighbourhood attention: ``(N, N)``.
+
+    ``mask[q, k]`` is True when token ``k`` lies in the ``kernel × kernel`` window around token
+    ``q`` on the ``side × side`` grid (``N = side²``, row-major). Border rule: the window is
+    shifted inwards at the borders, as in neighbourhood attention (Hassani et al., 2023), rather
+    than clipped. So every query sees exactly ``kernel²`` tokens: the softmax averages over as
+    many tokens at a corner as in the middle (a clipped window would leave corner queries only
+    ``(kernel // 2 + 1)²`` keys), and ``kernel = side`` is exactly global attention, the end
+    point of the paper's Fig. 7a (3×3, 5×5, global 8×8). For an odd kernel the window is centred
+    on the query away from the borders; an even one reaches one token further after it.
+    """
+    if not 1 <= kernel <= side:
+        raise ValueError(f"neighbourhood={kernel} does not fit the {side}×{side} token grid")
+    pos = torch.arange(side)
+    start = (pos - (kernel - 1) // 2).clamp(0, side - kernel)  # first row/column of the window
+    inside = (pos[None, :] >= start[:, None]) & (pos[None, :] < start[:, None] + kernel)
+    # inside[i, j]: grid line j is in the window of a query on line i; combine rows and columns
+    rows, cols = grid_coords(side)
+    return inside[rows[:, None], rows[None, :]] & inside[cols[:, None], cols[None, :]]
+
+
+class RelativePositionBias(nn.Module):
+    """Learned bias per head for every relative offset ``(dy, dx)`` with ``|dy|, |dx| < span``.
+
+    The table holds ``(2 span - 1)²`` offsets (Swin-style). By default the tokens are one
+    ``span × span`` window (window attention); ``side`` lays them on a ``side × side`` grid
+    instead (neighbourhood attention), where offsets beyond ``span - 1`` share the edge entries
+    of the table (they are masked out by :class:`NeighbourhoodBias`). The index table is a
+    precomputed, non-persistent buffer: it depends only on ``span`` and ``side``.
     """
 
-    def __init__(self, window: int, heads: int) -> None:
+    def __init__(self, span: int, heads: int, side: int | None = None) -> None:
         super().__init__()
-        self.table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
+        self.table = nn.Parameter(torch.zeros((2 * span - 1) ** 2, heads))
         nn.init.trunc_normal_(self.table, std=0.02)
-        coords = torch.stack(
-            torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")
-        )
-        coords = coords.flatten(1)  # (2, w*w)
-        rel = coords[:, :, None] - coords[:, None, :] + (window - 1)  # (2, w*w, w*w), >= 0
-        self.register_buffer("index", rel[0] * (2 * window - 1) + rel[1], persistent=False)
+        coords = grid_coords(side or span)  # (2, N)
+        rel = coords[:, :, None] - coords[:, None, :]  # (2, N, N): query minus key
+        rel = rel.clamp(-(span - 1), span - 1) + (span - 1)  # (2, N, N), in [0, 2 span - 2]
+        self.register_buffer("index", rel[0] * (2 * span - 1) + rel[1], persistent=False)
 
     def forward(self) -> Tensor:
-        """Bias of shape ``(heads, w*w, w*w)``, added to the attention logits."""
+        """Bias of shape ``(heads, N, N)``, added to the attention logits."""
         return self.table[self.index].permute(2, 0, 1)
 
 
+class NeighbourhoodBias(RelativePositionBias):
+    """:class:`RelativePositionBias` over a whole token grid, ``-inf`` outside each neighbourhood.
+
+    Added to the attention logits of global attention, it makes every query attend to the
+    ``kernel × kernel`` tokens around it (:func:`neighbourhood_mask`) with a learned bias per
+    relative offset: ``(2 kernel - 1)²`` offsets, because a window shifted inwards at a border
+    puts the query up to ``kernel - 1`` tokens from its edge. The mask is a non-persistent
+    buffer (``0`` inside, ``-inf`` outside); every row keeps ``kernel²`` finite entries, so the
+    softmax never sees an empty row.
+    """
+
+    def __init__(self, kernel: int, side: int, heads: int) -> None:
+        super().__init__(kernel, heads, side=side)
+        mask = torch.zeros(side * side, side * side)
+        mask.masked_fill_(~neighbourhood_mask(side, kernel), float("-inf"))
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self) -> Tensor:
+        """Bias of shape ``(heads, N, N)``: the learned bias inside, ``-inf`` outside."""
+        return super().forward() + self.mask
+
+
 class Attention(nn.Module):
-    """Multi-head self-attention over tokens ``[B, N, dim]``, global or inside windows.
+    """Multi-head self-attention over tokens ``[B, N, dim]``: global, windowed or neighbourhood.
 
-    With ``window=None`` every token attends to every other (ViT's global MSA). With
-    ``window=w`` the tokens must form a square grid (no class token); it is cut into
-    non-overlapping ``w × w`` windows that attend within themselves, with a relative position
-    bias (local MSA, as Swin without the cyclic shift; paper Sec. 3 and the AlterNet MSA block).
+    - ``window=None, neighbourhood=None``: every token attends to every other (ViT's global MSA).
+    - ``window=w``: the tokens must form a square grid (no class token); it is cut into
+      non-overlapping ``w × w`` windows that attend within themselves, with a relative position
+      bias (Swin's window MSA without the cyclic shift). Windows never exchange information, so
+      a stack of them is a set of separate models; AlterNet uses them in MSA blocks between
+      convolutions, which connect the windows.
+    - ``neighbourhood=k`` (with ``grid``, the side of the square token grid, no class token):
+      every token attends to the ``k × k`` tokens around it (:func:`neighbourhood_mask`), with a
+      learned bias per relative offset: neighbourhood attention, the paper's local MSA of
+      Fig. 7a. Neighbourhoods overlap, so the receptive field grows with depth:
+      ``(L (k - 1) + 1)²`` tokens after ``L`` layers (away from the borders). It runs as global
+      attention with an additive bias that is ``-inf`` outside the neighbourhood: cheap for the
+      grids of this course (``N ≤ 256`` tokens, an ``(N, N)`` mask).
 
-    Attention runs through ``F.scaled_dot_product_attention``; the Hessian analyses switch it to
-    the math backend, whose double backward and forward-mode derivatives exist.
+    Window and neighbourhood attention differ only in how the tokens are grouped: one rearrange
+    into windows, or one mask over the whole grid. Attention runs through
+    ``F.scaled_dot_product_attention`` with a float ``attn_mask``; the Hessian analyses switch it
+    to the math backend, whose double backward and forward-mode derivatives exist.
     """
 
     def __init__(
@@ -86,18 +149,28 @@ class Attention(nn.Module):
         head_dim: int | None = None,
         window: int | None = None,
         dropout: float = 0.0,
+        *,
+        neighbourhood: int | None = None,
+        grid: int | None = None,
     ) -> None:
         super().__init__()
         if head_dim is None:
             if dim % heads:
                 raise ValueError(f"dim={dim} is not divisible by heads={heads}; pass head_dim")
             head_dim = dim // heads
-        self.heads, self.window = heads, window
+        if window and neighbourhood:
+            raise ValueError("choose window or neighbourhood attention, not both")
+        if neighbourhood and not grid:
+            raise ValueError("neighbourhood attention needs the side of the token grid (grid=...)")
+        self.heads, self.window, self.neighbourhood = heads, window, neighbourhood
         inner = heads * head_dim
         self.qkv = nn.Linear(dim, 3 * inner)
         self.proj = nn.Linear(inner, dim)
         self.drop = nn.Dropout(dropout)
-        self.bias = RelativePositionBias(window, heads) if window else None
+        if neighbourhood:
+            self.bias = NeighbourhoodBias(neighbourhood, grid, heads)
+        else:
+            self.bias = RelativePositionBias(window, heads) if window else None
 
     def forward(self, x: Tensor) -> Tensor:
         b, n, _ = x.shape
@@ -107,7 +180,7 @@ class Attention(nn.Module):
             # (B, H*W, D) -> (B * windows, w*w, D)
             x = rearrange(x, "b (hw w1 ww w2) d -> (b hw ww) (w1 w2) d", w1=w, w2=w, ww=side // w)
         q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.heads)
-        mask = self.bias() if self.bias is not None else None
+        mask = self.bias() if self.bias is not None else None  # (H, n, n) or None
         p = self.drop.p if self.training else 0.0
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         out = self.proj(rearrange(out, "b h n d -> b n (h d)"))

@@ -1,8 +1,12 @@
-"""Vision Transformers: global MSA (ViT) and local window MSA (local ViT) from one class.
+"""Vision Transformers: global MSA (ViT) and local MSA (local ViT) from one class.
 
-The two families differ only in the attention window: ``window=None`` lets every token attend to
-every other; ``window=w`` restricts attention to non-overlapping ``w × w`` windows of the token
-grid (paper Sec. 3, Fig. 7a: locality strengthens the inductive bias).
+The two families differ only in what a token attends to: by default every token attends to every
+other (global MSA); ``neighbourhood=k`` restricts each token to the ``k × k`` tokens around it on
+the token grid (neighbourhood attention, the local MSA of the paper's Fig. 7a: locality
+strengthens the inductive bias). Neighbourhoods overlap, so information spreads over the grid
+with depth. ``window=w`` (non-overlapping ``w × w`` windows, no shift) is kept as an option, but
+windows never exchange information: on an 8×8 grid with 4×4 windows a stack of such blocks is
+four separate quadrant models joined only at the pooling.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ class ViTConfig:
     depth: int = 12  # transformer blocks (each = one MSA and one MLP sub-block)
     heads: int = 3  # attention heads (dim must be divisible by heads)
     mlp_ratio: float = 4.0  # hidden width of the MLP relative to dim
-    window: int | None = None  # None: global MSA (ViT); w: local w×w window MSA
+    window: int | None = None  # w: non-overlapping w×w windows (no shift: windows never connect)
+    neighbourhood: int | None = None  # k: each token attends to the k×k tokens around it
     pool: str = "cls"  # "cls" (class token, the paper's ViT) or "mean" (global average pooling)
     dropout: float = 0.0  # dropout in attention and MLP
     drop_path: float = 0.0  # stochastic depth rate, growing linearly to this value
@@ -67,25 +72,49 @@ class ViT(nn.Module):
             )
         if c.pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', not {c.pool!r}")
-        if c.window and c.pool == "cls":
-            raise ValueError("window attention needs pool='mean' (a class token has no window)")
+        if c.window and c.neighbourhood:
+            raise ValueError("choose window or neighbourhood attention, not both")
+        if c.neighbourhood is not None and not 1 <= c.neighbourhood <= grid:
+            raise ValueError(
+                f"neighbourhood={c.neighbourhood} does not fit the {grid}×{grid} token grid; "
+                f"choose a kernel from 1 to {grid}"
+            )
+        if (c.window or c.neighbourhood) and c.pool == "cls":
+            raise ValueError(
+                "local (window or neighbourhood) attention needs pool='mean' (a class token has "
+                "no place on the token grid)"
+            )
         if c.dim % c.heads:
             raise ValueError(f"dim={c.dim} is not divisible by heads={c.heads}")
         self.config = c
         self.grid_size = (grid, grid)
         self.num_prefix_tokens = 1 if c.pool == "cls" else 0
         # Parameter order (own parameters first, then submodules): cls_token, pos_embed, the
-        # patch projection, the blocks, as in the first version of this class, where pos_embed
-        # lived in PatchEmbed; the random draws happen in creation order (projection first).
-        # Both orders are kept so that a seed gives the same weights and every analysis that
-        # walks model.parameters() (Hessian start vectors, landscape directions) the same draws.
+        # patch projection, the blocks; the random draws happen in creation order (projection
+        # first). Every analysis that walks model.parameters() (Hessian start vectors, landscape
+        # directions) depends on the order, so it is kept.
         self.patch_embed = PatchEmbed(c.patch_size, c.dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim)) if c.pool == "cls" else None
-        self.pos_embed = nn.Parameter(torch.randn(1, grid * grid, c.dim) * 0.02)
+        if c.pool == "cls":
+            # As the official ViT: a trunc-normal(0.02) class token with a position embedding
+            # of its own (row 0 of pos_embed). A zero token, tiny next to the patch tokens, is
+            # blown up by the first LayerNorm and makes the Hessian ≈ 4× sharper at init.
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim))
+            nn.init.trunc_normal_(self.cls_token, std=0.02)
+        else:
+            self.cls_token = None
+        n_pos = self.num_prefix_tokens + grid * grid  # prefix tokens first, then the grid
+        self.pos_embed = nn.Parameter(torch.randn(1, n_pos, c.dim) * 0.02)
         blocks = []
         for i in range(c.depth):
             dp = c.drop_path * i / max(c.depth - 1, 1)
-            attn = Attention(c.dim, c.heads, window=c.window, dropout=c.dropout)
+            attn = Attention(
+                c.dim,
+                c.heads,
+                window=c.window,
+                dropout=c.dropout,
+                neighbourhood=c.neighbourhood,
+                grid=grid,
+            )
             blocks.append(Block(c.dim, attn, c.mlp_ratio, c.dropout, dp))
         self.blocks = nn.Sequential(*blocks)
         self.norm = nn.LayerNorm(c.dim)
@@ -96,12 +125,14 @@ class ViT(nn.Module):
 
     def _embed(self, x: Tensor) -> Tensor:
         """Patch tokens plus position embeddings, ``[B, N, dim]`` (the paper's depth 0)."""
-        return self.patch_embed(x) + self.pos_embed
+        return self.patch_embed(x) + self.pos_embed[:, self.num_prefix_tokens :]
 
     def _prepend_prefix(self, x: Tensor) -> Tensor:
+        """The class token plus its position embedding in front: ``[B, prefix + N, dim]``."""
         if self.cls_token is None:
             return x
-        return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        cls = self.cls_token + self.pos_embed[:, : self.num_prefix_tokens]  # (1, 1, dim)
+        return torch.cat([cls.expand(x.shape[0], -1, -1), x], dim=1)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Images ``[B, 3, H, W]`` to normalised tokens ``[B, prefix + N, dim]``."""
@@ -164,14 +195,28 @@ class ViT(nn.Module):
 
 
 def _refuse_old_layout(module: nn.Module, state_dict: dict, prefix: str, *args: object) -> None:
-    """Refuse, with the fix, a state dict saved before the ViT owned its position embedding."""
+    """Refuse, with the fix, a state dict of an older ViT layout.
+
+    Two old layouts: the position embedding inside ``patch_embed``, and a class token without a
+    position embedding of its own (``pos_embed`` one row short).
+    """
+    fix = (
+        "it cannot be loaded into the current ViT. Retrain it (cached runs retrain by themselves) "
+        "or use the version of course_lib that wrote it"
+    )
     if f"{prefix}patch_embed.pos_embed" in state_dict:
         raise ValueError(
             "this ViT checkpoint has the old layout (position embedding inside patch_embed, "
-            "sub-blocks as blocks.0, blocks.1, ...); it cannot be loaded into the current ViT. "
-            "Retrain it (cached runs retrain by themselves) or use the version of course_lib that "
-            "wrote it"
+            f"sub-blocks as blocks.0, blocks.1, ...); {fix}"
         )
+    pos = state_dict.get(f"{prefix}pos_embed")
+    if module.cls_token is not None and pos is not None:
+        if pos.shape[1] == module.pos_embed.shape[1] - 1:
+            raise ValueError(
+                "this ViT checkpoint has the old layout (a class token without a position "
+                f"embedding: pos_embed has {pos.shape[1]} rows, not {module.pos_embed.shape[1]}); "
+                f"{fix}"
+            )
 
 
 def _init_weights(m: nn.Module) -> None:
