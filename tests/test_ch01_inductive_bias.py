@@ -67,14 +67,26 @@ def test_conv_receptive_field_grows_by_two_pixels_per_layer(layers):
     assert corner.sum() == (layers + 1) ** 2  # clipped at the border
 
 
-def test_local_window_is_aligned_contains_the_position_and_ignores_depth():
-    for layers in (1, 4):
-        mask = interaction_mask(
-            "local", image_size=32, position=(13, 18), layers=layers, patch_size=4, window=4
-        )
-        expected = torch.zeros(32, 32, dtype=torch.bool)
-        expected[0:16, 16:32] = True
-        assert torch.equal(mask, expected)
+@pytest.mark.parametrize(
+    ("layers", "rows", "cols"),
+    [(1, (8, 20), (12, 24)), (2, (4, 24), (8, 28)), (4, (0, 32), (0, 32))],
+)
+def test_local_field_grows_by_the_neighbourhood_per_layer(layers, rows, cols):
+    # position (13, 18) is token (3, 4) of the 8×8 grid; a 3×3 neighbourhood adds a token each
+    # side per layer, so after four layers the field spans the whole grid
+    mask = interaction_mask(
+        "local", image_size=32, position=(13, 18), layers=layers, patch_size=4, neighbourhood=3
+    )
+    expected = torch.zeros(32, 32, dtype=torch.bool)
+    expected[rows[0] : rows[1], cols[0] : cols[1]] = True
+    assert torch.equal(mask, expected)
+
+
+def test_local_window_shifts_inwards_at_the_border():
+    mask = interaction_mask("local", image_size=32, position=(0, 0), patch_size=4, neighbourhood=3)
+    expected = torch.zeros(32, 32, dtype=torch.bool)
+    expected[0:12, 0:12] = True  # tokens 0..2 on each axis: k² tokens, as in the model
+    assert torch.equal(mask, expected)
 
 
 def test_global_attention_sees_everything_and_bad_inputs_raise():
@@ -84,7 +96,7 @@ def test_global_attention_sees_everything_and_bad_inputs_raise():
     with pytest.raises(ValueError, match="outside"):
         interaction_mask("conv", image_size=16, position=(16, 0))
     with pytest.raises(ValueError, match="multiple"):
-        interaction_mask("local", image_size=20, position=(0, 0), patch_size=4, window=4)
+        interaction_mask("local", image_size=18, position=(0, 0), patch_size=4)
 
 
 # --- metrics, summaries and verdicts -----------------------------------------------------------
@@ -110,7 +122,7 @@ def test_architecture_summary_counts_the_registered_models():
         assert report.parameter_count(model) == r.parameters
     by_family = {r.family: r for r in rows}
     assert "all 64 tokens" in by_family["vit"].one_layer_mixes
-    assert "4×4 tokens" in by_family["local_vit"].one_layer_mixes
+    assert "3×3 tokens around each token" in by_family["local_vit"].one_layer_mixes
     glued = report.parameter_glue(rows)
     ratio = by_family["vit"].parameters / by_family["resnet"].parameters
     assert glued["vit_resnet_param_ratio"] == f"{ratio:.1f}"
@@ -123,7 +135,7 @@ def test_architecture_summary_counts_the_registered_models():
 def test_model_geometry_reads_the_profile_models():
     geometry = model_geometry(SMOKE)
     assert geometry == ModelGeometry(
-        image_size=32, kernel=3, patch_size=4, local_patch_size=4, window=4
+        image_size=32, kernel=3, patch_size=4, local_patch_size=4, neighbourhood=3
     )
 
 
@@ -249,7 +261,7 @@ def test_scale_remark_says_when_the_task_is_solved():
 
 def test_local_vit_remark_places_the_local_model():
     final = {"resnet": record(0.1, 0.2).final, "vit": record(0.3, 0.4).final}
-    for train, expected in ((0.2, "between"), (0.5, "never exchange"), (0.05, "below")):
+    for train, expected in ((0.2, "between"), (0.5, "above the ViT"), (0.05, "below")):
         final["local_vit"] = record(train, 0.3).final
         assert expected in report.local_vit_remark(final)
 

@@ -1,6 +1,6 @@
 """Chapter 01 — inductive bias (claims C1, C2): the three families trained with one budget.
 
-- :func:`family_runs` trains (or loads from the cache) ResNet, local-window ViT, ViT and, as a
+- :func:`family_runs` trains (or loads from the cache) ResNet, local ViT, ViT and, as a
   preview of chapter 04, AlterNet with the profile's shared recipe, and returns a
   :class:`~course_lib.report.inductive_bias.RunRecord` (model, parameters, training history,
   final metrics) for each. These are the shared models that chapters 02–04 analyse, so they

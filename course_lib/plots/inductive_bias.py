@@ -30,7 +30,7 @@ def interaction_mask(
     layers: int = 1,
     kernel: int = 3,
     patch_size: int = 4,
-    window: int = 4,
+    neighbourhood: int = 3,
 ) -> torch.Tensor:
     """Which input pixels can influence the output at ``position`` after ``layers`` layers.
 
@@ -38,9 +38,9 @@ def interaction_mask(
 
     - ``"conv"``: ``kernel × kernel`` convolutions at full resolution (stride 1, padding): the
       receptive field grows by ``kernel - 1`` pixels per layer, clipped at the border;
-    - ``"local"``: patch embedding, then window attention over non-overlapping ``window ×
-      window`` groups of patches without a shift (as the course's local ViT): one window of
-      ``window · patch_size`` pixels, whatever the number of layers;
+    - ``"local"``: patch embedding, then ``neighbourhood × neighbourhood`` attention on the
+      token grid (as the course's local ViT; the window shifted inwards at the borders): the
+      field grows by ``neighbourhood - 1`` tokens per layer, like a convolution over tokens;
     - ``"global"``: patch embedding, then global attention: the whole image from layer one.
 
     ``position`` is ``(row, column)`` in pixels. For the ViTs the output is the token of the
@@ -61,13 +61,19 @@ def interaction_mask(
         reach = layers * (kernel - 1) // 2
         mask[max(0, row - reach) : row + reach + 1, max(0, col - reach) : col + reach + 1] = True
         return mask
-    if image_size % (patch_size * window):
-        raise ValueError(
-            f"image_size={image_size} is not a multiple of patch_size·window={patch_size}·{window}"
-        )
-    side = patch_size * window  # pixels per window side
-    r0, c0 = (row // side) * side, (col // side) * side
-    mask[r0 : r0 + side, c0 : c0 + side] = True
+    if image_size % patch_size:
+        raise ValueError(f"image_size={image_size} is not a multiple of patch_size={patch_size}")
+    grid = image_size // patch_size
+    k = min(neighbourhood, grid)
+    spans = []
+    for token in (row // patch_size, col // patch_size):
+        lo = hi = token
+        for _ in range(layers):  # each layer reaches the windows of the tokens reached so far
+            lo = min(max(lo - k // 2, 0), grid - k)
+            hi = min(max(hi - k // 2, 0), grid - k) + k - 1
+        spans.append((lo * patch_size, (hi + 1) * patch_size))
+    (r0, r1), (c0, c1) = spans
+    mask[r0:r1, c0:c1] = True
     return mask
 
 
@@ -102,7 +108,7 @@ def plot_interaction_range(
     layers: int = 1,
     kernel: int = 3,
     patch_size: int = 4,
-    window: int = 4,
+    neighbourhood: int = 3,
 ) -> Figure:
     """Three panels: the pixels that ``layers`` layers of each family let reach one output.
 
@@ -115,7 +121,12 @@ def plot_interaction_range(
     picture = image.permute(1, 2, 0).clamp(0, 1).numpy()
     panels = [
         ("conv", "resnet", None, f"ResNet: {layers} × ({kernel}×{kernel} conv)"),
-        ("local", "local_vit", patch_size, f"local ViT: {window}×{window}-patch window"),
+        (
+            "local",
+            "local_vit",
+            patch_size,
+            f"local ViT: {neighbourhood}×{neighbourhood} neighbouring patches",
+        ),
         ("global", "vit", patch_size, "ViT: global attention"),
     ]
     with course_style():
@@ -131,7 +142,7 @@ def plot_interaction_range(
                 layers=layers,
                 kernel=kernel,
                 patch_size=patch_size,
-                window=window,
+                neighbourhood=neighbourhood,
             )
             pixels = int(mask.sum())
             _draw_interaction(

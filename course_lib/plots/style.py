@@ -1,7 +1,7 @@
 """One look for every figure of the course: colours per model family, labels, and a context.
 
 The same family always gets the same colour in every chapter (ResNet orange-red, ViT blue,
-local-window ViT teal, AlterNet purple) so a reader can compare figures at a glance.
+local ViT teal, AlterNet purple) so a reader can compare figures at a glance.
 """
 
 from __future__ import annotations

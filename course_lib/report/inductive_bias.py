@@ -112,9 +112,12 @@ def _describe(model: nn.Module, image_size: int) -> tuple[str, str]:
     if isinstance(model, ViT):
         grid = image_size // c.patch_size
         layout = f"{grid}×{grid} = {grid * grid} tokens ({c.patch_size}×{c.patch_size}-px patches)"
-        if c.window:
-            side = c.window * c.patch_size
-            return layout, f"{c.window}×{c.window} tokens ({side}×{side} px window), no shift"
+        if c.neighbourhood:
+            k, side = c.neighbourhood, c.neighbourhood * c.patch_size
+            return layout, (
+                f"the {k}×{k} tokens around each token ({side}×{side} px), a field that grows "
+                f"by {k - 1} tokens a block"
+            )
         return layout, f"all {grid * grid} tokens (whole image)"
     assert isinstance(model, ResNet)
     sides = [image_size // 2**s for s in range(len(c.widths))]
@@ -267,12 +270,7 @@ def local_vit_remark(final: Mapping[str, FinalMetrics]) -> str:
     """A sentence placing the local ViT's train NLL between (or outside) the ResNet's and ViT's."""
     train = {f: final[f].train_nll for f in C1_FAMILIES}
     if train["local_vit"] > train["vit"]:
-        return (
-            "it ends above the ViT: its windows never exchange information (no shift, "
-            "no patch merging), so each window must recognise the class from its own part of the "
-            "image, and the colour-layout cue of our images spans the whole image; Swin's shifted "
-            "windows and patch merging, which the paper's local model has, remove that handicap"
-        )
+        return "it ends above the ViT, unlike in the paper"
     if train["local_vit"] < train["resnet"]:
         return "it ends below the ResNet, unlike in the paper"
     return "it ends between the ResNet and the ViT, as in the paper"

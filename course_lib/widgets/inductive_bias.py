@@ -27,13 +27,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ModelGeometry:
-    """Image size, conv kernel, ViT patch size and local-ViT window of a profile's models."""
+    """Image size, conv kernel, ViT patch size and local-ViT neighbourhood of a profile's models."""
 
     image_size: int
     kernel: int  # every conv of the course's ResNets is 3×3 (1×1 aside)
     patch_size: int  # the ViT's
     local_patch_size: int  # the local ViT's
-    window: int  # the local ViT's window, in tokens
+    neighbourhood: int  # the local ViT's attention neighbourhood (k×k tokens)
 
 
 def model_geometry(profile: Profile) -> ModelGeometry:
@@ -45,7 +45,7 @@ def model_geometry(profile: Profile) -> ModelGeometry:
         kernel=3,
         patch_size=vit.config.patch_size,
         local_patch_size=local.config.patch_size,
-        window=local.config.window,
+        neighbourhood=local.config.neighbourhood,
     )
 
 
@@ -66,7 +66,7 @@ def interaction_range_explorer(
     options = {
         "kernel": geometry.kernel,
         "patch_size": geometry.patch_size,
-        "window": geometry.window,
+        "neighbourhood": geometry.neighbourhood,
     }
     if geometry.local_patch_size != geometry.patch_size:
         options["patch_size"] = geometry.local_patch_size
