@@ -138,7 +138,7 @@ def test_tiny_end_to_end_cached_and_plotted(micro_profile, monkeypatch):
     assert "vit_tiny (init)" in report.spectra_costs(spectra)
     assert "median λ_min" in report.spectrum_peaks(spectra)
     # everything comes from the cache now: no training, no analysis
-    monkeypatch.setattr(course_lib.analysis.spectra, "top_eigenvalues", fail)
+    monkeypatch.setattr(course_lib.analysis.spectra, "hessian_eigenvalues", fail)
     monkeypatch.setattr(ch, "loss_surface_2d", fail)
     again = ch.hessian_spectra(micro_profile)
     assert torch.equal(

@@ -550,12 +550,8 @@ def test_resnet18_top_eigenvalue_agrees_with_power_iteration() -> None:
 
 def _registered_models() -> list:
     """Every model of ``course_lib.models``; all but the ``*_tiny``/``*_mini`` sizes are slow."""
-    try:
-        from course_lib.models import list_models
-    except ImportError:
-        return [
-            pytest.param(None, marks=pytest.mark.skip(reason="course_lib.models not there yet"))
-        ]
+    from course_lib.models import list_models
+
     return [
         pytest.param(name, marks=[] if name.endswith(("_tiny", "_mini")) else [pytest.mark.slow])
         for name in list_models()

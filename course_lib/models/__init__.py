@@ -135,6 +135,4 @@ def create_model(name: str, num_classes: int = 10, image_size: int = 32, **overr
         raise ValueError(f"unknown option(s) {unknown} for {name}; valid: {sorted(fields)}")
     config = dataclasses.replace(entry.config, **overrides)
     cls = ViT if isinstance(config, ViTConfig) else ResNet
-    model = cls(config, num_classes=num_classes, image_size=image_size)
-    model.model_name = name
-    return model
+    return cls(config, num_classes=num_classes, image_size=image_size)
