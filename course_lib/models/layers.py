@@ -257,7 +257,26 @@ def conv_shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Module:
     return nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)
 
 
-class PreActBlock(nn.Module):
+class PreActResidual(nn.Module):
+    """``skip + drop_path(branch(act(bn1(x))))``: the pre-activation residual pattern.
+
+    The shortcut is the identity, or (when the shape changes) a projection of the
+    pre-activated input, as in He et al. (2016b). Subclasses set ``bn1``, ``shortcut``,
+    ``drop_path`` and :meth:`branch`; ``activation`` is ReLU unless they say otherwise.
+    """
+
+    activation = staticmethod(F.relu)
+
+    def branch(self, out: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.activation(self.bn1(x))
+        skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(out)
+        return skip + self.drop_path(self.branch(out))
+
+
+class PreActBlock(PreActResidual):
     """Pre-activation basic residual block: (BN-ReLU-conv3×3) × 2 plus shortcut."""
 
     feature_kind = "conv"
@@ -273,15 +292,11 @@ class PreActBlock(nn.Module):
         self.shortcut = conv_shortcut(in_ch, out_ch, stride)
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = F.relu(self.bn1(x))
-        skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(out)
-        out = self.conv1(out)
-        out = self.conv2(F.relu(self.bn2(out)))
-        return skip + self.drop_path(out)
+    def branch(self, out: Tensor) -> Tensor:
+        return self.conv2(F.relu(self.bn2(self.conv1(out))))
 
 
-class PreActBottleneck(nn.Module):
+class PreActBottleneck(PreActResidual):
     """Pre-activation bottleneck block: BN-ReLU-conv1×1, BN-ReLU-conv3×3, BN-ReLU-conv1×1 (×4)."""
 
     feature_kind = "conv"
@@ -299,16 +314,12 @@ class PreActBottleneck(nn.Module):
         self.shortcut = conv_shortcut(in_ch, out_ch, stride)
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = F.relu(self.bn1(x))
-        skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(out)
-        out = self.conv1(out)
-        out = self.conv2(F.relu(self.bn2(out)))
-        out = self.conv3(F.relu(self.bn3(out)))
-        return skip + self.drop_path(out)
+    def branch(self, out: Tensor) -> Tensor:
+        out = self.conv2(F.relu(self.bn2(self.conv1(out))))
+        return self.conv3(F.relu(self.bn3(out)))
 
 
-class MSABlock(nn.Module):
+class MSABlock(PreActResidual):
     """AlterNet's MSA block on feature maps ``[B, C, H, W]`` (paper Sec. 4, official code).
 
     Pre-activation like the conv blocks it replaces: BN → GELU → 1×1 conv → BN → windowed
@@ -335,14 +346,13 @@ class MSABlock(nn.Module):
         self.shortcut = conv_shortcut(in_ch, out_ch, stride)
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = F.gelu(self.bn1(x))
-        skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(out)
+    activation = staticmethod(F.gelu)
+
+    def branch(self, out: Tensor) -> Tensor:
         out = self.bn2(self.conv(out))
         h, w = out.shape[-2:]
         tokens = rearrange(out, "b c h w -> b (h w) c")
-        out = rearrange(self.attn(tokens), "b (h w) c -> b c h w", h=h, w=w)
-        return skip + self.drop_path(out)
+        return rearrange(self.attn(tokens), "b (h w) c -> b c h w", h=h, w=w)
 
 
 def take_indices(n: int, indices: int | Sequence[int] | None) -> list[int]:
