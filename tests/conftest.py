@@ -44,3 +44,19 @@ def blob_loaders():
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test writes results to its own cache folder, never the user's."""
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys, tmp_path):
+    """Run ``python -m course_lib ARGS`` in-process (smoke profile); return (code, out, err)."""
+    from course_lib.__main__ import main
+
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "data"))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

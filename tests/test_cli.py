@@ -9,22 +9,6 @@ import sys
 
 import pytest
 
-from course_lib.__main__ import main
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys, tmp_path):
-    """Run ``python -m course_lib ARGS`` in-process (smoke profile); return (code, out, err)."""
-    monkeypatch.setenv("COURSE_PROFILE", "smoke")
-    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "data"))
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
-
 
 def test_models_lists_names_and_parameter_counts(cli):
     code, out, _ = cli("models", "*_tiny")

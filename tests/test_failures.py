@@ -23,20 +23,6 @@ from tests.fake_cifar import write_cifar
 from tests.test_cache import _flip_bytes
 
 
-@pytest.fixture
-def cli(monkeypatch, capsys, tmp_path):
-    """``python -m course_lib ARGS`` in-process (smoke profile): (code, out, err)."""
-    monkeypatch.setenv("COURSE_PROFILE", "smoke")
-    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "data"))
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
-
-
 def _one_line(err: str) -> str:
     """The single line of ``err``; fails if there is more (a traceback, a second message)."""
     lines = err.strip().splitlines()
