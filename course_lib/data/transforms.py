@@ -1,6 +1,7 @@
 """Augmentations: the DeiT-style recipe of the paper's official CIFAR runs.
 
-``"basic"`` is a random crop with padding and a horizontal flip, ``"strong"`` adds RandAugment
+``"crop"`` is a random crop with padding (a translation of the whole image), ``"basic"`` adds a
+horizontal flip, ``"strong"`` adds RandAugment
 (:func:`image_transform`); each image's random draws are seeded by the image
 (:class:`TransformedDataset`), so 1 and N processes augment alike. Mixup and CutMix act on whole
 batches, so the trainer applies :func:`mix_transform` to each batch.
@@ -15,8 +16,8 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-Augment = Literal["none", "basic", "strong"]
-AUGMENTATIONS: tuple[str, ...] = ("none", "basic", "strong")
+Augment = Literal["none", "crop", "basic", "strong"]
+AUGMENTATIONS: tuple[str, ...] = ("none", "crop", "basic", "strong")
 
 
 def _sample_seed(index: int) -> int:
@@ -68,8 +69,10 @@ def image_transform(
     steps: list[Callable[[Any], Any]] = [v2.ToImage()] if from_pil else []
     if resize:
         steps += [v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)]
+    if augment != "none":
+        steps.append(v2.RandomCrop(image_size, padding=image_size // 8))
     if augment in ("basic", "strong"):
-        steps += [v2.RandomCrop(image_size, padding=image_size // 8), v2.RandomHorizontalFlip()]
+        steps.append(v2.RandomHorizontalFlip())
     if augment == "strong":
         steps.append(v2.RandAugment(num_ops=2, magnitude=9))  # DeiT's rand-m9
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]

@@ -1,0 +1,122 @@
+"""Sentences generated from the numbers, so the chapters' text cannot drift from their run.
+
+Every sentence that states a run-dependent fact — an order, a sign, a ratio, "most", "near 0",
+"above chance" — is built here from measured values; fixed chapter text only states what holds
+for any run (the paper's claims, definitions, what to look for). :mod:`course_lib.report.lint`
+flags fixed text that breaks this rule.
+
+Each helper picks its words from the values it is given, and the unit tests drive each one
+through both directions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+#: z for two-sided 95 % intervals.
+Z95 = 1.959964
+
+
+def num(x: float, fmt: str = ".3g") -> str:
+    """A number as the chapters print it (thousands separated, NaN as "n/a")."""
+    if isinstance(x, float) and math.isnan(x):
+        return "n/a"
+    if abs(x) >= 1000:  # format(5110.0, ".3g") is "5.11e+03": print whole numbers instead
+        return f"{x:,.0f}"
+    return format(x, fmt)
+
+
+def compare(
+    quantity: str,
+    a: tuple[str, float],
+    b: tuple[str, float],
+    *,
+    words: tuple[str, str] = ("lower", "higher"),
+    fmt: str = ".3g",
+    tolerance: float = 0.0,
+) -> str:
+    """"<a>'s <quantity> (x) is lower than <b>'s (y)" — the word chosen from the values.
+
+    ``words`` are the (smaller, larger) adjectives; values closer than ``tolerance`` (absolute)
+    read "about the same as".
+    """
+    (name_a, x), (name_b, y) = a, b
+    if abs(x - y) <= tolerance:
+        relation = "about the same as"
+    else:
+        relation = f"{words[0] if x < y else words[1]} than"
+    return f"{name_a}'s {quantity} ({num(x, fmt)}) is {relation} {name_b}'s ({num(y, fmt)})"
+
+
+def ascending(values: Mapping[str, float], fmt: str = ".3g") -> str:
+    """"ResNet 0.644 < ViT 1.2 < local ViT 1.57": the values in their measured order."""
+    items = sorted(values.items(), key=lambda kv: kv[1])
+    parts = [f"{name} {num(v, fmt)}" for name, v in items]
+    seps = [" = " if items[i][1] == items[i + 1][1] else " < " for i in range(len(items) - 1)]
+    return parts[0] + "".join(s + p for s, p in zip(seps, parts[1:], strict=True))
+
+
+def ratio(x: float, y: float) -> str:
+    """"3.2× larger" / "2.1× smaller" / "about equal": x relative to y (both positive)."""
+    if x <= 0 or y <= 0:
+        raise ValueError(f"ratio needs positive values, got {x} and {y}")
+    r = x / y
+    if 0.95 <= r <= 1.05:
+        return "about equal"
+    return f"{r:.2g}× larger" if r > 1 else f"{1 / r:.2g}× smaller"
+
+
+def sign_word(
+    value: float, negative: str = "lowers", positive: str = "raises", zero: str = "leaves unchanged"
+) -> str:
+    """The verb for a change's sign (``zero`` for an exact 0)."""
+    return negative if value < 0 else positive if value > 0 else zero
+
+
+def share(count: int, total: int) -> str:
+    """"none", "a few", "under half", "about half", "most" or "all" of ``total`` items."""
+    if total <= 0:
+        raise ValueError("share needs total > 0")
+    p = count / total
+    if count == 0:
+        return "none"
+    if count == total:
+        return "all"
+    if p < 0.2:
+        return "a few"
+    if p < 0.4:
+        return "under half"
+    return "about half" if p <= 0.6 else "most"
+
+
+def binomial_interval(p: float, n: int) -> float:
+    """Half-width of the normal-approximation 95 % interval of a proportion from n draws."""
+    return Z95 * math.sqrt(max(p * (1 - p), 1e-12) / max(n, 1))
+
+
+def versus_chance(accuracy: float, chance: float, n: int) -> str:
+    """"above chance" / "at chance" / "below chance": ``accuracy`` (a fraction, from ``n`` test
+    images) against ``chance``, with the 95 % interval of the chance rate as the margin."""
+    margin = binomial_interval(chance, n)
+    if accuracy > chance + margin:
+        return "above chance"
+    return "below chance" if accuracy < chance - margin else "at chance"
+
+
+def near_zero(value: float, scale: float, rel: float = 0.05) -> bool:
+    """Whether ``|value|`` is within ``rel`` of a reference ``scale`` (e.g. the loss at init)."""
+    return abs(value) <= rel * abs(scale)
+
+
+__all__ = [
+    "ascending",
+    "binomial_interval",
+    "compare",
+    "near_zero",
+    "num",
+    "ratio",
+    "share",
+    "sign_word",
+    "versus_chance",
+]
