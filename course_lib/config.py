@@ -168,9 +168,9 @@ PROFILES: dict[str, Profile] = {
         analysis_test_images=1_000,
         alternet_buildup=((0, 0, 0), (0, 0, 1), (0, 1, 1)),
         seeds=(0, 1),
-        # C1, C2, C8 (chapters 01, 02, 04): weaker cues over a stronger background than the
+        # C1–C4, C8 (chapters 01, 02, 04): weaker cues over a stronger background than the
         # default, on which every model reached < 1 % test error at this budget, hiding C1, C2
-        # and C8; both cues are readable here, so no family wins by its choice of cue.
+        # and C8.
         synthetic=SyntheticConfig(
             low_cue=0.15, high_cue=0.05, background=0.25, position_jitter=0.08, amplitude_jitter=0.5
         ),  # fmt: skip

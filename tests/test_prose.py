@@ -1,4 +1,4 @@
-"""Generated sentences pick their words from the numbers; the lint flags run-dependent fixed text."""
+"""Generated sentences take their words from the numbers; the lint flags run-dependent text."""
 
 import json
 
