@@ -149,8 +149,13 @@ PROFILES: dict[str, Profile] = {
         # translate the whole layout; no flips: a flip mirrors the class layout (the ViT's cue)
         # but maps the plaid texture (the ResNet's cue) onto itself, a handicap for one family.
         train=TrainSettings(
-            epochs=4, batch_size=128, lr=2e-3, warmup_epochs=0.5,
-            label_smoothing=0.1, augment="crop", mix=True,
+            epochs=4,
+            batch_size=128,
+            lr=2e-3,
+            warmup_epochs=0.5,
+            label_smoothing=0.1,
+            augment="crop",
+            mix=True,
         ),  # fmt: skip
         data_fractions=(0.1, 0.3, 1.0),  # each fraction costs a full run (equal steps)
         hessian=HessianSettings(batches=12, batch_size=16, k=5, max_iter=40),
