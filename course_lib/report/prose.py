@@ -36,7 +36,7 @@ def compare(
     fmt: str = ".3g",
     tolerance: float = 0.0,
 ) -> str:
-    """"<a>'s <quantity> (x) is lower than <b>'s (y)" — the word chosen from the values.
+    """The sentence "<a>'s <quantity> (x) is lower than <b>'s (y)", its word from the values.
 
     ``words`` are the (smaller, larger) adjectives; values closer than ``tolerance`` (absolute)
     read "about the same as".
@@ -50,7 +50,7 @@ def compare(
 
 
 def ascending(values: Mapping[str, float], fmt: str = ".3g") -> str:
-    """"ResNet 0.644 < ViT 1.2 < local ViT 1.57": the values in their measured order."""
+    """The values in their measured order, e.g. "ResNet 0.644 < ViT 1.2 < local ViT 1.57"."""
     items = sorted(values.items(), key=lambda kv: kv[1])
     parts = [f"{name} {num(v, fmt)}" for name, v in items]
     seps = [" = " if items[i][1] == items[i + 1][1] else " < " for i in range(len(items) - 1)]
@@ -58,7 +58,7 @@ def ascending(values: Mapping[str, float], fmt: str = ".3g") -> str:
 
 
 def ratio(x: float, y: float) -> str:
-    """"3.2× larger" / "2.1× smaller" / "about equal": x relative to y (both positive)."""
+    """x relative to y as "3.2× larger", "2.1× smaller" or "about equal" (both positive)."""
     if x <= 0 or y <= 0:
         raise ValueError(f"ratio needs positive values, got {x} and {y}")
     r = x / y
@@ -75,7 +75,7 @@ def sign_word(
 
 
 def share(count: int, total: int) -> str:
-    """"none", "a few", "under half", "about half", "most" or "all" of ``total`` items."""
+    """The share of ``total``: "none", "a few", "under half", "about half", "most" or "all"."""
     if total <= 0:
         raise ValueError("share needs total > 0")
     p = count / total
@@ -96,8 +96,8 @@ def binomial_interval(p: float, n: int) -> float:
 
 
 def versus_chance(accuracy: float, chance: float, n: int) -> str:
-    """"above chance" / "at chance" / "below chance": ``accuracy`` (a fraction, from ``n`` test
-    images) against ``chance``, with the 95 % interval of the chance rate as the margin."""
+    """Whether ``accuracy`` (a fraction, from ``n`` test images) is "above", "at" or "below
+    chance", with the 95 % interval of the chance rate as the margin."""
     margin = binomial_interval(chance, n)
     if accuracy > chance + margin:
         return "above chance"
