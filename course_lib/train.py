@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from course_lib.analysis.evaluation import eval_mode
 from course_lib.analysis.evaluation import evaluate as evaluate_batches
 from course_lib.io import (
     CheckpointError,
@@ -65,7 +66,12 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """Per-epoch metrics: lists aligned by epoch (NLL in nats, error in %)."""
+    """Per-epoch metrics: lists aligned by epoch (NLL in nats, error in %).
+
+    ``train_nll``/``train_error`` are running means over each epoch's batches while the weights
+    move; ``final_train_nll``/``final_train_error`` are measured once more at the final weights
+    (:func:`augmented_pass`), comparable with the test values of the last epoch.
+    """
 
     epoch: list[int] = field(default_factory=list)
     train_nll: list[float] = field(default_factory=list)
@@ -74,6 +80,8 @@ class History:
     test_error: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    final_train_nll: float = math.nan
+    final_train_error: float = math.nan
 
     def append(self, **row: float) -> None:
         for key, value in row.items():
@@ -83,8 +91,14 @@ class History:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, list[float]]) -> History:
-        return cls(**{f.name: list(d.get(f.name, [])) for f in dataclasses.fields(cls)})
+    def from_dict(cls, d: dict) -> History:
+        return cls(
+            **{
+                f.name: list(d.get(f.name, [])) if f.type.startswith("list") else d[f.name]
+                for f in dataclasses.fields(cls)
+                if f.type.startswith("list") or f.name in d
+            }
+        )
 
 
 class TrainingDiverged(FloatingPointError):
@@ -207,6 +221,41 @@ def _train_epoch(
         if bar is not None and step % 20 == 0:
             bar.set_postfix(nll=f"{totals[0].item() / totals[2].item():.3f}")
     return totals
+
+
+@torch.no_grad()
+def augmented_pass(
+    model: nn.Module,
+    loader: DataLoader,
+    config: TrainConfig,
+    device: torch.device,
+    batch_transform: BatchTransform | None = None,
+) -> tuple[float, float]:
+    """Train NLL and error (%) of the training objective at the current weights.
+
+    One pass over the augmented training data — label smoothing and ``batch_transform``
+    (mixup/CutMix) included, as in the official train NLL — in eval mode, with the augmentation
+    seeded by ``(seed, epochs)``: a fixed function of the weights, measured at the same weights as
+    the test NLL (a running mean over the last epoch mixes weights and lags behind them).
+    """
+    _reseed_epoch(loader, config, config.epochs)
+    use_amp = config.amp and device.type == "cuda"
+    totals = torch.zeros(3, device=device, dtype=torch.float64)
+    with eval_mode(model):
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if batch_transform is not None:
+                x, y = batch_transform(x, y)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits = model(x)
+            hard = y if y.dim() == 1 else y.argmax(1)
+            totals[0] += _soft_nll(logits, y, config.label_smoothing)
+            totals[1] += (logits.argmax(1) != hard).sum()
+            totals[2] += y.shape[0]
+    if _rank_and_world()[1] > 1:
+        dist.all_reduce(totals)
+    nll, wrong, count = totals.tolist()
+    return nll / count, 100.0 * wrong / count
 
 
 def evaluate(model: nn.Module, loader: DataLoader, amp: bool = True) -> tuple[float, float]:
@@ -360,6 +409,10 @@ def fit(
             lr=optimizer.param_groups[0]["lr"],
             seconds=time.perf_counter() - started,
         )
+        if epoch + 1 == config.epochs:
+            history.final_train_nll, history.final_train_error = augmented_pass(
+                model, train_loader, config, device, batch_transform
+            )
         if show:
             tqdm.write(
                 f"epoch {epoch + 1}: train nll {history.train_nll[-1]:.3f} "

@@ -14,9 +14,10 @@ import torch.multiprocessing as mp
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
+from course_lib.data import mix_transform
 from course_lib.io import CheckpointError, load_checkpoint, save_checkpoint
 from course_lib.models import create_model
-from course_lib.train import TrainConfig, TrainingDiverged, evaluate, fit
+from course_lib.train import History, TrainConfig, TrainingDiverged, augmented_pass, evaluate, fit
 from tests.conftest import colour_blobs
 
 FAST = TrainConfig(epochs=2, lr=3e-3, warmup_epochs=0.5, progress=False)
@@ -33,6 +34,24 @@ def test_fit_learns_and_writes_history(blob_loaders, tmp_path):
     assert saved["test_error"] == history.test_error
     state = load_checkpoint(tmp_path / "checkpoint.pt")
     assert state["epoch"] == 2 and state["train_config"]["lr"] == FAST.lr
+
+
+def test_final_train_metrics_are_a_fixed_pass_at_the_final_weights(blob_loaders, tmp_path):
+    train, test = blob_loaders()
+    model = create_model("resnet_tiny", num_classes=4)
+    history = fit(model, train, test, FAST, out_dir=tmp_path, device="cpu")
+    # without augmentation or mixing the pass is the plain NLL of the training set in eval mode
+    assert (history.final_train_nll, history.final_train_error) == pytest.approx(
+        evaluate(model, train), rel=1e-5
+    )
+    saved = History.from_dict(json.loads((tmp_path / "history.json").read_text()))
+    assert saved.final_train_nll == history.final_train_nll
+    # with mixup/CutMix and label smoothing: the objective, and the same on every call
+    config = TrainConfig(epochs=2, label_smoothing=0.1)
+    mix = mix_transform(4)
+    first = augmented_pass(model, train, config, torch.device("cpu"), mix)
+    assert first == augmented_pass(model, train, config, torch.device("cpu"), mix)
+    assert first[0] > history.final_train_nll  # soft, smoothed targets cost more
 
 
 class _CrashingLoader(DataLoader):

@@ -17,6 +17,7 @@ from course_lib.report.verdicts import (
     normalized_drop,
     order_verdict,
     robustness_verdict,
+    same_order_verdict,
     trend_verdict,
 )
 
@@ -83,3 +84,10 @@ def test_alternet_verdict_says_which():
 
 def test_verdicts_are_the_boxes_vocabulary():
     assert {REPRODUCED, PARTLY, NOT} == set(VERDICTS)
+
+
+def test_same_order_verdict():
+    nll = {"resnet": 0.5, "local_vit": 0.8, "vit": 1.0}
+    assert same_order_verdict(nll, {"resnet": 10, "local_vit": 20, "vit": 30}) == REPRODUCED
+    assert same_order_verdict(nll, {"resnet": 20, "local_vit": 10, "vit": 30}) == PARTLY
+    assert same_order_verdict(nll, {"resnet": 30, "local_vit": 20, "vit": 10}) == NOT

@@ -251,3 +251,43 @@ def plot_fraction_sweep(sweep: Mapping[float, RunRecord], *, log_nll: bool = Fal
             ax_nll.set_yscale("log")
         fig.tight_layout()
     return fig
+
+
+def plot_fit_vs_generalization(
+    ours: Mapping[str, Sequence[FinalMetrics]],
+    paper: Mapping[str, tuple[float, float]],
+    sweep: Mapping[float, RunRecord] | None = None,
+) -> Figure:
+    """The paper's Fig. 5a beside ours: train NLL (x) against test error (y), one point a model.
+
+    Left: the paper's CIFAR-100 models (``paper`` maps a name to (test error %, train NLL)).
+    Right: ours (``ours`` maps a family to its final metrics, one per seed: small dots per seed,
+    a large one for the mean) and, if given, the C2 ``sweep``'s ViTs (paper Fig. 5b's reading).
+    The scales differ (100 vs 10 classes), so each panel has its own axes: compare the slopes.
+    """
+    with course_style():
+        fig, (ax_paper, ax_ours) = plt.subplots(1, 2, figsize=(10, 3.8))
+        for name, (error, nll) in paper.items():
+            family = "resnet" if "Res" in name else "vit" if "ViT" in name else "local_vit"
+            ax_paper.scatter(nll, error, color=color_for(family), s=30)
+            ax_paper.annotate(name, (nll, error), fontsize=7, xytext=(4, -3),
+                              textcoords="offset points")  # fmt: skip
+        ax_paper.set(xlabel="train NLL (augmented)", ylabel="test error (%)",
+                     title="paper (CIFAR-100, ≈ read from Fig. 5a)")  # fmt: skip
+        for family, finals in ours.items():
+            colour = color_for(family)
+            nll = [m.train_nll for m in finals]
+            error = [m.test_error for m in finals]
+            ax_ours.scatter(nll, error, color=colour, s=12, alpha=0.6)
+            ax_ours.scatter(np.mean(nll), np.mean(error), color=colour, s=60, ec="black",
+                            label=family_label(family))  # fmt: skip
+        fractions = sorted(sweep or {})
+        for fraction, colour in zip(fractions, _fraction_colours(fractions), strict=True):
+            m = sweep[fraction].final
+            ax_ours.scatter(m.train_nll, m.test_error, color=colour, marker="^", s=40)
+            ax_ours.annotate(f"ViT {fraction:.0%}", (m.train_nll, m.test_error), fontsize=7,
+                             xytext=(4, -3), textcoords="offset points")  # fmt: skip
+        ax_ours.set(xlabel="train NLL (augmented)", ylabel="test error (%)", title="this run")
+        ax_ours.legend(fontsize=8)
+        fig.tight_layout()
+    return fig

@@ -1,7 +1,8 @@
 """Chapter 01's records, tables and sentences (claims C1, C2), computed from the measured runs.
 
 - :class:`RunRecord` is what the chapter keeps of a trained run (model, parameters, history);
-  its :attr:`~RunRecord.final` metrics (:class:`FinalMetrics`) are the last epoch's values.
+  its :attr:`~RunRecord.final` metrics (:class:`FinalMetrics`) are measured at the final weights;
+  :func:`mean_final` averages them over the seeds of a family.
 - :func:`architecture_summary` / :func:`format_summary`: the table of the families' models.
 - The readings (:func:`c1_reading`, :func:`c2_reading`, …) choose their wording from the
   numbers, so the chapter's prose stays true whatever a run measures; :func:`c1_glue` and
@@ -10,8 +11,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from torch import nn
 
@@ -19,6 +22,7 @@ from course_lib.config import Profile
 from course_lib.experiments import TrainedModel, resolve_model_name
 from course_lib.models import ResNet, ViT, create_model, model_family
 from course_lib.plots.style import family_label
+from course_lib.report.prose import ascending, num, ratio
 from course_lib.train import History
 
 #: The families that claim C1 compares, from strongest to weakest inductive bias.
@@ -34,36 +38,25 @@ def parameter_count(model: nn.Module) -> int:
 
 @dataclass(frozen=True)
 class FinalMetrics:
-    """The last epoch's train/test NLL (nats) and error (%)."""
+    """Train and test NLL (nats) and error (%) at the final weights.
+
+    The train values are the training objective (mixup/CutMix, label smoothing where the profile
+    uses them) on one fixed augmented pass, as the paper's train NLL.
+    """
 
     train_nll: float
     train_error: float
     test_nll: float
     test_error: float
 
-    @property
-    def nll_gap(self) -> float:
-        """Test − train NLL: positive when the model does better on its training batches."""
-        return self.test_nll - self.train_nll
-
-    @property
-    def error_gap(self) -> float:
-        """Test − train error (%)."""
-        return self.test_error - self.train_error
-
 
 def final_metrics(history: History) -> FinalMetrics:
-    """The last epoch's metrics of a training :class:`~course_lib.train.History`.
-
-    A positive :attr:`~FinalMetrics.nll_gap` means the model does better on its training batches
-    than on unseen images (the overfitting side); a gap near zero with a high train NLL is
-    underfitting.
-    """
+    """The metrics at the final weights of a training :class:`~course_lib.train.History`."""
     if not history.epoch:
         raise ValueError("the history has no epochs")
     return FinalMetrics(
-        train_nll=float(history.train_nll[-1]),
-        train_error=float(history.train_error[-1]),
+        train_nll=float(history.final_train_nll),
+        train_error=float(history.final_train_error),
         test_nll=float(history.test_nll[-1]),
         test_error=float(history.test_error[-1]),
     )
@@ -161,15 +154,14 @@ def format_summary(rows: Sequence[ArchitectureRow]) -> str:
 
 
 def parameter_glue(rows: Sequence[ArchitectureRow]) -> dict[str, str]:
-    """The values section 1 glues: the ViT/ResNet parameter ratio and what it implies."""
+    """The values section 1 glues: the ViT's parameter count against the ResNet's."""
     params = {row.family: row.parameters for row in rows}
-    ratio = params["vit"] / params["resnet"]
     remark = (
         "so if the ViT fits its training data worse, it is not for lack of parameters"
-        if ratio >= 1
+        if params["vit"] >= 0.95 * params["resnet"]
         else "so part of any gap could come from the ViT's smaller size"
     )
-    return {"vit_resnet_param_ratio": f"{ratio:.1f}", "param_remark": remark}
+    return {"vit_resnet_params": ratio(params["vit"], params["resnet"]), "param_remark": remark}
 
 
 def training_recipe(profile: Profile) -> str:
@@ -177,7 +169,21 @@ def training_recipe(profile: Profile) -> str:
     t = profile.train
     return (
         f"{t.epochs} epochs on {profile.n_train} images, batch {t.batch_size}, AdamW lr {t.lr}, "
-        f"weight decay {t.weight_decay}, augmentation: {t.augment}, mixup/CutMix: {t.mix}"
+        f"weight decay {t.weight_decay}, augmentation: {t.augment}, mixup/CutMix: {t.mix}, "
+        f"label smoothing {t.label_smoothing}; seeds {', '.join(map(str, profile.seeds))}"
+    )
+
+
+def training_plan(profile: Profile) -> str:
+    """The runs chapter 01 trains for a profile, in one line (each cached for later chapters)."""
+    seeds = ", ".join(map(str, profile.seeds))
+    fractions = [f for f in sorted(profile.data_fractions) if f < 1.0]
+    runs = len(C1_FAMILIES) * len(profile.seeds) + len(PREVIEW_FAMILIES) + len(fractions)
+    families = ", ".join(family_label(f) for f in C1_FAMILIES)
+    smaller = ", ".join(f"{f:.0%}" for f in fractions)
+    return (
+        f"{runs} runs: {families} at seed(s) {seeds}; AlterNet at seed 0"
+        + (f"; the ViT on {smaller} of the data" if fractions else "")
     )
 
 
@@ -199,11 +205,30 @@ def training_budget(runs: Mapping[str | float, RunRecord]) -> str:
 # --- readings of the numbers -------------------------------------------------------------------
 
 
+def mean_final(records: Sequence[RunRecord]) -> FinalMetrics:
+    """The :class:`FinalMetrics` of several seeds of one family, averaged field by field."""
+    finals = [r.final for r in records]
+    return FinalMetrics(
+        **{
+            f.name: sum(getattr(m, f.name) for m in finals) / len(finals)
+            for f in dataclasses.fields(FinalMetrics)
+        }
+    )
+
+
+def spread_text(values: Sequence[float], fmt: str = ".3g") -> str:
+    """``"1.2"`` for one seed, ``"1.2 (1.1–1.3)"`` (mean, min–max) for several."""
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return num(mean, fmt)
+    return f"{num(mean, fmt)} ({num(min(values), fmt)}–{num(max(values), fmt)})"
+
+
 def train_nll_at(runs: Mapping[str, RunRecord], progress: float = 0.4) -> tuple[int, dict]:
-    """Each run's train NLL at the epoch ``round(progress · epochs)`` (at least 1).
+    """Each run's running train NLL at the epoch ``round(progress · epochs)`` (at least 1).
 
     Returns ``(epoch, {key: train NLL})``: how far each model got with the same share of the
-    budget, which still separates models whose final losses are all near zero.
+    budget.
     """
     epochs = min(len(r.history.epoch) for r in runs.values())
     epoch = max(1, round(progress * epochs))
@@ -211,42 +236,35 @@ def train_nll_at(runs: Mapping[str, RunRecord], progress: float = 0.4) -> tuple[
 
 
 def order_text(values: Mapping[str, float], families: Sequence[str] = C1_FAMILIES) -> str:
-    """The families sorted by value, e.g. ``"ResNet (0.41) < local ViT (0.62) < ViT (0.90)"``."""
-    ranked = sorted(families, key=lambda f: values[f])
-    return " < ".join(f"{family_label(f)} ({values[f]:.3g})" for f in ranked)
+    """The families in their measured order, e.g. ``"ResNet 0.41 < local ViT 0.62 < ViT 0.9"``."""
+    return ascending({family_label(f): values[f] for f in families})
 
 
 def c1_reading(final: Mapping[str, FinalMetrics]) -> str:
-    """A sentence saying what the final metrics of the C1 runs show.
+    """What the C1 runs' (seed-mean) final metrics say about under- vs overfitting.
 
-    ``final`` maps each of :data:`C1_FAMILIES` to its :class:`FinalMetrics`. The wording is
-    chosen from the numbers (is the ViT's train NLL the highest? is its test − train gap larger
-    than the ResNet's?).
+    The paper's reading: the family with the highest train NLL also has the highest test error,
+    and the two measures rank the families alike. The wording follows the numbers.
     """
     train = {f: final[f].train_nll for f in C1_FAMILIES}
-    highest = max(train, key=train.get) == "vit"
-    small_gap = final["vit"].nll_gap <= final["resnet"].nll_gap
-    if highest and small_gap:
+    test = {f: final[f].test_error for f in C1_FAMILIES}
+    worst_fit, worst_test = max(train, key=train.get), max(test, key=test.get)
+    same = sorted(train, key=train.get) == sorted(test, key=test.get)
+    if same:
         return (
-            "the ViT has the highest training NLL of the three and a test − train gap no larger "
-            "than the ResNet's: when its test loss is high, it is because its training loss is "
-            "high too. It underfits, as the paper says"
+            "train NLL and test error rank the three families alike: the model that generalizes "
+            f"worst, the {family_label(worst_test)}, is also the one that fits its augmented "
+            "training data worst. That is the underfitting signature the paper describes"
         )
-    if highest:
+    if worst_fit == worst_test:
         return (
-            "the ViT has the highest training NLL of the three, as in the paper, but also a "
-            "larger test − train gap than the ResNet: here it fits worse and generalizes worse"
-        )
-    worst = family_label(max(train, key=train.get))
-    if small_gap:
-        return (
-            f"the ViT does not have the highest training NLL in this run ({worst} does), so the "
-            "run does not show the paper's ordering, although the ViT's test − train gap is no "
-            "larger than the ResNet's"
+            f"the {family_label(worst_fit)} has both the highest train NLL and the highest test "
+            "error, as in the paper's underfitting reading, though the other two swap places"
         )
     return (
-        f"the ViT fits its training batches better than {worst} but has a larger test − train "
-        "gap than the ResNet: in this run it leans towards overfitting, against the paper"
+        f"the highest train NLL ({family_label(worst_fit)}) and the highest test error "
+        f"({family_label(worst_test)}) belong to different models: this run does not show the "
+        "paper's link between fitting and generalizing"
     )
 
 
@@ -255,10 +273,9 @@ def c1_scale_remark(final: Mapping[str, FinalMetrics], solved_below: float = 5.0
     worst = max(final[f].test_error for f in C1_FAMILIES)
     if worst < solved_below:
         return (
-            f"the worst of the three ends at a test error of {worst:.1f} %: the synthetic task, "
-            "whose classes carry two clean cues, is easy for all of them at this budget, so the "
-            "differences live in small remaining losses (hence the logarithmic NLL axis); the "
-            "paper's CIFAR-100 models end far from zero"
+            f"the worst of the three ends at a test error of {worst:.1f} %: the synthetic task is "
+            "easy for all of them at this budget, so the differences live in small remaining "
+            "losses; the paper's CIFAR-100 models end far from zero"
         )
     return (
         f"the worst of the three ends at a test error of {worst:.1f} %, far from solved, like "
@@ -277,85 +294,70 @@ def local_vit_remark(final: Mapping[str, FinalMetrics]) -> str:
 
 
 def c2_reading(sweep: Mapping[float, RunRecord]) -> str:
-    """A sentence comparing the smallest and the full fraction of the C2 sweep.
+    """What the C2 sweep shows, step by step from the smallest fraction to the full data.
 
-    "Fits better" compares the final train NLLs; "generalizes worse" the test NLLs.
+    The paper: train NLL and test error both fall as the data grow (underfitting on small data).
     """
-    small, full = sweep[min(sweep)].final, sweep[max(sweep)].final
-    fits_better = small.train_nll < full.train_nll
-    tests_worse = small.test_nll > full.test_nll
-    if fits_better and tests_worse:
-        text = (
-            "the small-data ViT fits its training batches better than the full-data one and "
-            "does worse on the test set: it memorises its few images (overfits), the opposite "
-            "of the paper's training-NLL curve"
-        )
-    elif fits_better:
-        text = (
-            "the small-data ViT fits its training batches better than the full-data one and "
-            "does no worse on the test set: at this budget the smallest fraction already "
-            "suffices for the task, so the sweep shows neither the paper's underfitting nor "
-            "overfitting"
-        )
-    elif tests_worse:
-        text = (
-            "the small-data ViT fits its training batches worse than the full-data one and "
-            "does worse on the test set, as in the paper: more data helps it fit, not only "
-            "generalize"
-        )
-    else:
-        text = (
-            "the small-data ViT fits its training batches worse than the full-data one, as in "
-            "the paper, yet does no worse on the test set"
-        )
-    errs_more = small.test_error > full.test_error
-    return text + (
-        "; more data lowers the test error"
-        if errs_more
-        else "; more data does not lower the test error in this run"
-    )
+    fractions = sorted(sweep)
+    train = [sweep[f].final.train_nll for f in fractions]
+    test = [sweep[f].final.test_error for f in fractions]
+
+    def trend(values: Sequence[float]) -> str:
+        steps = [b < a for a, b in pairwise(values)]
+        if all(steps):
+            return "falls at every step"
+        if not any(steps):
+            return "rises at every step"
+        return "falls overall" if values[-1] < values[0] else "does not fall overall"
+
+    text = f"as the data grow, the ViT's train NLL {trend(train)} and its test error {trend(test)}"
+    if train[-1] < train[0]:
+        return text + ": with more data it fits its augmented training data better, as the paper"
+    return text + ": more data does not help it fit, unlike in the paper"
 
 
 # --- every value the notebook glues into its text ----------------------------------------------
 
 
-def c1_glue(runs: Mapping[str, RunRecord]) -> dict[str, str | int]:
-    """The values sections 2–3 glue into their text, by glue name, from the C1 runs."""
-    final = {family: record.final for family, record in runs.items()}
+def c1_glue(by_seed: Mapping[str, Sequence[RunRecord]]) -> dict[str, str | int]:
+    """The values sections 2–3 glue into their text, by glue name, from the C1 runs.
+
+    ``by_seed`` maps a family to its runs, one per seed (the first: seed 0, the shared model).
+    """
+    final = {family: mean_final(records) for family, records in by_seed.items()}
     vit, resnet = final["vit"], final["resnet"]
-    early_epoch, early = train_nll_at({f: runs[f] for f in C1_FAMILIES}, progress=0.4)
+    early_epoch, early = train_nll_at({f: by_seed[f][0] for f in C1_FAMILIES}, progress=0.4)
+    seeds = min(len(by_seed[f]) for f in C1_FAMILIES)
     return {
+        "c1_seeds": f"{seeds} seed{'s' if seeds > 1 else ''}",
         "c1_train_order": order_text({f: final[f].train_nll for f in C1_FAMILIES}),
         "c1_test_order": order_text({f: final[f].test_error for f in C1_FAMILIES}),
-        "c1_gaps": ", ".join(f"{family_label(f)} {final[f].nll_gap:+.3f}" for f in C1_FAMILIES),
-        "c1_vit_gap": f"{vit.nll_gap:+.3f}",
         "c1_reading": c1_reading(final),
         "c1_scale_remark": c1_scale_remark(final),
         "c1_local_remark": local_vit_remark(final),
         "c1_early_epoch": early_epoch,
         "c1_early_order": order_text(early),
-        "c1_vit_resnet_ratio": f"{vit.train_nll / resnet.train_nll:.1f}",
-        "c1_vit_train": f"{vit.train_nll:.3g}",
-        "c1_resnet_train": f"{resnet.train_nll:.3g}",
-        "alternet_test_error": f"{final['alternet'].test_error:.1f}",
-        "alternet_train_nll": f"{final['alternet'].train_nll:.3g}",
+        "c1_vit_resnet_ratio": ratio(vit.train_nll, resnet.train_nll),
+        "c1_vit_train": num(vit.train_nll),
+        "c1_resnet_train": num(resnet.train_nll),
     }
 
 
 def c2_glue(sweep: Mapping[float, RunRecord]) -> dict[str, str | int]:
     """The values section 4 glues into its text, by glue name, from the C2 sweep."""
-    small, full = min(sweep), max(sweep)
-    fs, ff = sweep[small].final, sweep[full].final
+    fractions = sorted(sweep)
+    small = fractions[0]
+
+    def listing(metric: str, fmt: str, unit: str = "") -> str:
+        return ", ".join(
+            f"{num(getattr(sweep[f].final, metric), fmt)}{unit} ({f:.0%})" for f in fractions
+        )
+
     return {
         "c2_small": f"{small:.0%}",
         "c2_small_epochs": len(sweep[small].history.epoch),
-        "c2_small_train": f"{fs.train_nll:.3g}",
-        "c2_full_train": f"{ff.train_nll:.3g}",
-        "c2_small_test_error": f"{fs.test_error:.1f}",
-        "c2_full_test_error": f"{ff.test_error:.1f}",
-        "c2_small_gap": f"{fs.nll_gap:+.3f}",
-        "c2_full_gap": f"{ff.nll_gap:+.3f}",
-        "c2_train_direction": "lower" if fs.train_nll < ff.train_nll else "higher",
+        "c2_train_values": listing("train_nll", ".3g"),
+        "c2_test_values": listing("test_error", ".1f", " %"),
         "c2_reading": c2_reading(sweep),
     }
 
@@ -375,10 +377,13 @@ __all__ = [
     "final_metrics",
     "format_summary",
     "local_vit_remark",
+    "mean_final",
     "order_text",
     "parameter_count",
     "parameter_glue",
     "run_record",
+    "spread_text",
     "train_nll_at",
     "training_budget",
+    "training_plan",
 ]

@@ -6,7 +6,8 @@ it holds. The chapters pass measured numbers in; these functions know nothing of
 
 | claim | contrast tested |
 |---|---|
-| C1 | train NLL Conv < local MSA < global MSA: all three pairs (:func:`order_verdict`) |
+| C1 | train NLL Conv < local MSA < global MSA: all three pairs (:func:`order_verdict`); |
+| | underfitting: the train-NLL order is the test-error order (:func:`same_order_verdict`) |
 | C2 | ViT train NLL falls with more data, step by step (:func:`trend_verdict`) |
 | C3 | ViT's median λ_max below ResNet's (:func:`less_verdict`) |
 | C4 | NEP small-data ViT > ViT > ResNet (:func:`order_verdict`, descending) |
@@ -33,6 +34,18 @@ def order_verdict(values: Mapping[str, float], order: Sequence[str]) -> str:
     if all(pairs):
         return REPRODUCED
     return PARTLY if values[order[0]] < values[order[-1]] else NOT
+
+
+def same_order_verdict(first: Mapping[str, float], second: Mapping[str, float]) -> str:
+    """Two measures rank the same items alike (C1: higher train NLL goes with higher test error).
+
+    The same ranking → reproduced; the same item last (the highest in both) but another pair
+    swapped → partly; otherwise not reproduced.
+    """
+    rank_first, rank_second = sorted(first, key=first.get), sorted(second, key=second.get)
+    if rank_first == rank_second:
+        return REPRODUCED
+    return PARTLY if rank_first[-1] == rank_second[-1] else NOT
 
 
 def trend_verdict(values: Sequence[float]) -> str:
@@ -113,5 +126,6 @@ __all__ = [
     "normalized_drop",
     "order_verdict",
     "robustness_verdict",
+    "same_order_verdict",
     "trend_verdict",
 ]
