@@ -52,7 +52,6 @@ TRAINING_SOURCES: tuple[str, ...] = (
     "models",
     "data",
     "train.py",
-    "config.py",
     "experiments.py",
 )
 
@@ -85,7 +84,8 @@ def code_fingerprint(kind: str) -> str:
     """Fingerprint of the source code a result of ``kind`` depends on (computed once a process).
 
     A ``"trained"`` model depends only on :data:`TRAINING_SOURCES` (models, data, training loop,
-    profiles, the experiment recipe): retraining is expensive, so a trained model is invalidated
+    the experiment recipe; the profile values a run uses are in its key, so an edit to another
+    profile setting keeps it): retraining is expensive, so a trained model is invalidated
     only by code that can change its weights, not by an edit to an analysis, a plot or a
     chapter. Every other kind (the analyses) is cheap next to training and may depend on any
     part of the library, so it depends on the whole ``course_lib`` package.
