@@ -1,4 +1,4 @@
-"""Command line: ``python -m course_lib {models,train,precompute,check}`` (also under torchrun).
+"""Command line: ``python -m course_lib {models,train,precompute,check,analyse,lint-prose}``.
 
 Examples::
 
@@ -300,8 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_check)
 
     from course_lib.analyse.command import add_subcommand
+    from course_lib.report import lint
 
     add_subcommand(sub)  # python -m course_lib analyse --model timm:NAME ... --out DIR
+    lint.add_subcommand(sub)  # python -m course_lib lint-prose [NOTEBOOK ...]
     return parser
 
 

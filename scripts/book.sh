@@ -12,4 +12,6 @@ if [ "$(cat _build/.profile 2>/dev/null)" != "$COURSE_PROFILE" ]; then
 fi
 echo "$COURSE_PROFILE" > _build/.profile
 .venv/bin/jupyter-book build . --warningiserror --keep-going "$@"
+# Fixed chapter text may not state what only a run can show (generated sentences do that).
+.venv/bin/python -m course_lib lint-prose
 echo "[book] built with the $COURSE_PROFILE profile: open _build/html/index.html"

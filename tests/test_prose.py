@@ -83,3 +83,14 @@ def test_lint_reads_markdown_cells_only(tmp_path):
 def test_the_chapters_state_no_run_dependent_fact_in_fixed_text():
     findings = [f for p in lint.chapter_notebooks() for f in lint.lint_notebook(p)]
     assert not findings, "\n".join(map(str, findings))
+
+
+def test_lint_prose_command_fails_on_a_finding(tmp_path, capsys):
+    from course_lib.__main__ import build_parser
+
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": ["ViTs win most."]}]}))
+    args = build_parser().parse_args(["lint-prose", str(bad)])
+    with pytest.raises(SystemExit) as exit_:
+        args.func(args)
+    assert exit_.value.code == 1 and "bad.ipynb cell 0" in capsys.readouterr().out

@@ -86,4 +86,23 @@ def chapter_notebooks(root: str | Path = ".") -> list[Path]:
     return sorted(Path(root).glob("notebooks/0*.ipynb"))
 
 
-__all__ = ["Finding", "chapter_notebooks", "lint_notebook", "lint_text"]
+
+
+def add_subcommand(sub) -> None:
+    """``python -m course_lib lint-prose [NOTEBOOK ...]``: exit status 1 on any finding."""
+    p = sub.add_parser("lint-prose", help="flag fixed chapter text that states a run's result")
+    p.add_argument("notebooks", nargs="*", help="default: the chapters, notebooks/0*.ipynb")
+    p.set_defaults(func=_cmd_lint_prose)
+
+
+def _cmd_lint_prose(args) -> None:
+    paths = args.notebooks or chapter_notebooks()
+    findings = [f for path in paths for f in lint_notebook(path)]
+    for finding in findings:
+        print(finding)
+    print(f"lint-prose: {len(findings)} finding(s) in {len(paths)} notebook(s)")
+    if findings:
+        raise SystemExit(1)
+
+
+__all__ = ["Finding", "add_subcommand", "chapter_notebooks", "lint_notebook", "lint_text"]
