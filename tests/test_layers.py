@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "course_lib"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "io", "models", "data", "analysis", "images"),
+    ("__init__", "io", "runs", "models", "data", "analysis", "images"),
     ("train", "cache", "config"),
     ("samples", "steps", "experiments", "plots", "widgets", "report"),
     ("chapters", "analyse"),

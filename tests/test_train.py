@@ -226,3 +226,15 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert load_checkpoint(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary left behind
+
+
+def test_position_parameters_get_no_weight_decay():
+    from course_lib.train import _make_optimizer
+
+    model = create_model("local_vit_tiny", num_classes=4)
+    groups = _make_optimizer(model, TrainConfig(weight_decay=0.05)).param_groups
+    no_decay = {id(p) for g in groups if g["weight_decay"] == 0 for p in g["params"]}
+    tables = [p for name, p in model.named_parameters() if name.endswith("bias.table")]
+    assert tables and all(id(p) in no_decay for p in tables)
+    weights = [p for name, p in model.named_parameters() if name.endswith("qkv.weight")]
+    assert weights and not any(id(p) in no_decay for p in weights)

@@ -34,12 +34,13 @@ from course_lib.analysis.landscape import (
 from course_lib.analysis.robustness import noise_sweep
 from course_lib.analysis.spectra import max_eigenvalue_spectrum, spectrum_summary
 from course_lib.analysis.variance import VarianceProfile
+from course_lib.models import POSITION_PARAMETERS
 
 ANALYSES = ("hessian", "landscape_1d", "landscape_2d", "fourier", "variance", "noise")
 
 # The official landscape notebook leaves position embeddings and relative position biases
 # out of the random directions.
-LANDSCAPE_EXCLUDE = ("pos_embed", "relative_position", "class_token", "cls_token")
+LANDSCAPE_EXCLUDE = (*POSITION_PARAMETERS, "relative_position", "class_token")
 
 Batch = tuple[Tensor, Tensor]
 

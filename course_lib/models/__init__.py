@@ -24,6 +24,7 @@ from course_lib.models.resnet import ResNet, ResNetConfig
 from course_lib.models.vit import ViT, ViTConfig
 
 __all__ = [
+    "POSITION_PARAMETERS",
     "ResNet",
     "ResNetConfig",
     "ViT",
@@ -32,6 +33,12 @@ __all__ = [
     "list_models",
     "model_family",
 ]
+
+
+#: Name endings of the parameters that encode position (class token, position embeddings,
+#: relative-position bias tables): no weight decay on them (as in DeiT and Swin), and held
+#: fixed when a loss surface moves the weights (as the paper's official landscape code does).
+POSITION_PARAMETERS: tuple[str, ...] = ("cls_token", "pos_embed", "bias.table")
 
 
 @dataclass(frozen=True)

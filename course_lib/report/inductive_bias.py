@@ -181,9 +181,8 @@ def training_plan(profile: Profile) -> str:
     runs = len(C1_FAMILIES) * len(profile.seeds) + len(PREVIEW_FAMILIES) + len(fractions)
     families = ", ".join(family_label(f) for f in C1_FAMILIES)
     smaller = ", ".join(f"{f:.0%}" for f in fractions)
-    return (
-        f"{runs} runs: {families} at seed(s) {seeds}; AlterNet at seed 0"
-        + (f"; the ViT on {smaller} of the data" if fractions else "")
+    return f"{runs} runs: {families} at seed(s) {seeds}; AlterNet at seed 0" + (
+        f"; the ViT on {smaller} of the data" if fractions else ""
     )
 
 

@@ -86,8 +86,6 @@ def chapter_notebooks(root: str | Path = ".") -> list[Path]:
     return sorted(Path(root).glob("notebooks/0*.ipynb"))
 
 
-
-
 def add_subcommand(sub) -> None:
     """``python -m course_lib lint-prose [NOTEBOOK ...]``: exit status 1 on any finding."""
     p = sub.add_parser("lint-prose", help="flag fixed chapter text that states a run's result")
