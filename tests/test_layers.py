@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "course_lib"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "io", "runs", "models", "data", "analysis", "images"),
     ("train", "cache", "config"),
-    ("samples", "steps", "experiments", "plots", "widgets", "report"),
+    ("samples", "steps", "experiments", "plots", "widgets", "report", "exercises"),
     ("chapters", "analyse"),
     ("__main__",),
 )
