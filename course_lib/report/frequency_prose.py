@@ -62,9 +62,9 @@ def feature_glue(profile: Profile, analyses: Mapping[str, FeatureAnalysis]) -> d
     return {
         "grid": f"{vit.sizes[-1]}×{vit.sizes[-1]}",
         "points": str(len(vit.delta[-1])),
-        "c5_blocks": block_text(changes.fourier, names, FOURIER),
-        "tilt_blocks": block_text(changes.tilt, names, FOURIER),
-        "c7_blocks": block_text(changes.variance, names, VARIANCE),
+        "c5_blocks": block_text(changes.fourier, names),
+        "tilt_blocks": block_text(changes.tilt, names, "the tilt"),
+        "c7_blocks": block_text(changes.variance, names, "the variance", VARIANCE),
         "c5_reading": filter_reading(kind_means(changes.fourier, pooled), FOURIER),
         "c7_reading": filter_reading(kind_means(changes.variance, pooled), VARIANCE),
     }
@@ -73,11 +73,13 @@ def feature_glue(profile: Profile, analyses: Mapping[str, FeatureAnalysis]) -> d
 def block_text(
     changes: Mapping[str, Sequence[BlockChange]],
     names: Mapping[str, str],
+    quantity: str = "the high-frequency Δ",
     style: tuple[str, str] = FOURIER,
 ) -> str:
-    """What each kind of block does on average, per model, e.g. "In the ViT, MSA blocks lower
-    it (-0.30 on average over 4), MLP blocks raise it (+0.12 on average over 4)." ``names``
-    maps the families to mention to their model names."""
+    """What each kind of block does to ``quantity`` on average, per model, as a clause to
+    continue a sentence: "in the ViT, MSA blocks lower the high-frequency Δ (-0.3 on average
+    over 4), MLP blocks raise it (+0.12 on average over 4); in the ResNet, ...". ``names`` maps
+    the families to mention to their model names."""
     clauses = []
     for family, name in names.items():
         groups: dict[str, list[float]] = {}
@@ -87,12 +89,13 @@ def block_text(
         for category in sorted(groups, key=_category_rank):
             mean, count = float(np.mean(groups[category])), len(groups[category])
             parts.append(
-                f"{_CATEGORIES.get(category, category)} {_verb(mean)} it "
+                f"{_CATEGORIES.get(category, category)} {_verb(mean)} "
+                f"{'it' if parts or clauses else quantity} "
                 f"({format_change(mean, style)} on average over {count})"
             )
         if parts:
             clauses.append(f"in the {family_label(family)}, " + ", ".join(parts))
-    return _sentence("; ".join(clauses))
+    return "; ".join(clauses)
 
 
 def filter_reading(means: Mapping[str, float], style: tuple[str, str] = FOURIER) -> str:
