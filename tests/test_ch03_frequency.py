@@ -1,11 +1,14 @@
-"""Chapter 03's analyses (per-block changes, cue reliance, the paper box) and its widget.
+"""Chapter 03's analyses (per-block changes, cue reliance, the paper box), its figures, its data
+and its widget.
 
-Per-block changes live in :mod:`course_lib.analysis.depth_profiles`, the prose and the box in
-:mod:`course_lib.report.frequency`; the chapter module holds the cached steps.
+Per-block changes live in :mod:`course_lib.analysis.depth_profiles`, the tests and the box in
+:mod:`course_lib.report.frequency` (the sentences: ``tests/test_frequency_prose.py``); the
+chapter module holds the cached steps.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import matplotlib
@@ -20,24 +23,25 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from course_lib.analysis import depth_profiles as dp  # noqa: E402
 from course_lib.analysis.features import FeatureMap  # noqa: E402
-from course_lib.analysis.fourier import FourierProfile, fourier_profile, frequencies  # noqa: E402
-from course_lib.analysis.robustness import NoiseSweep  # noqa: E402
+from course_lib.analysis.fourier import FourierProfile, fourier_profile  # noqa: E402
+from course_lib.analysis.robustness import split_drops  # noqa: E402
 from course_lib.analysis.variance import VarianceProfile, variance_profile  # noqa: E402
+from course_lib.cache import CACHE_ENV  # noqa: E402
 from course_lib.chapters import ch03_frequency as ch  # noqa: E402
 from course_lib.chapters import precompute_steps  # noqa: E402
 from course_lib.config import get_profile  # noqa: E402
-from course_lib.data import CUES  # noqa: E402
-from course_lib.experiments import TrainedModel  # noqa: E402
+from course_lib.data import CUES, SyntheticConfig  # noqa: E402
+from course_lib.experiments import TrainedModel, trained_model  # noqa: E402
 from course_lib.images import box_blur  # noqa: E402
 from course_lib.models import create_model  # noqa: E402
 from course_lib.plots import frequency_chapter as fp  # noqa: E402
 from course_lib.report import frequency as report  # noqa: E402
-from course_lib.samples import evaluation_images  # noqa: E402
 from course_lib.steps import decode, encode  # noqa: E402
 from course_lib.train import History  # noqa: E402
 from course_lib.widgets import WIDGETS_ENV  # noqa: E402
 from course_lib.widgets.frames import FrameSlider  # noqa: E402
 from course_lib.widgets.frequency import noise_explorer  # noqa: E402
+from tests.frequency_inputs import analysis, hand_profile, paper_like, sweep  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -45,27 +49,6 @@ def _clean(monkeypatch):
     monkeypatch.delenv(WIDGETS_ENV, raising=False)
     yield
     plt.close("all")
-
-
-def _hand_profile(kinds, sizes, last, *, slope=-2.0) -> FourierProfile:
-    """Δ curves that fall linearly (``slope · f``) except the last point, set to ``last[i]``."""
-    delta, freqs = [], []
-    for size, value in zip(sizes, last, strict=True):
-        f = frequencies(size // 2 + 1, size)
-        d = slope * f
-        d[-1] = value
-        delta.append(d)
-        freqs.append(f)
-    n = len(kinds)
-    return FourierProfile(
-        names=[f"b{i}" for i in range(n)],
-        kinds=list(kinds),
-        depth=torch.linspace(0, 1, n),
-        delta=delta,
-        frequencies=freqs,
-        sizes=list(sizes),
-        high_frequency=torch.tensor(last, dtype=torch.float32),
-    )
 
 
 def test_box_blur_block_lowers_high_frequency_by_log_9() -> None:
@@ -79,7 +62,7 @@ def test_box_blur_block_lowers_high_frequency_by_log_9() -> None:
 
 def test_downsampling_is_compared_at_the_same_physical_frequency() -> None:
     # Input 16x16 falls as -2f; output 8x8 ends at -1.0 = the input's value at ½π: no change.
-    profile = _hand_profile(["stem", "conv", "conv"], [16, 8, 8], [-2.0, -1.0, -0.4])
+    profile = hand_profile(["stem", "conv", "conv"], [16, 8, 8], [-2.0, -1.0, -0.4])
     first, second = dp.high_frequency_changes(profile, "net")
     assert first.downsamples and first.category == dp.DOWNSAMPLING
     assert first.before == pytest.approx(-1.0) and first.change == pytest.approx(0.0, abs=1e-6)
@@ -135,114 +118,109 @@ def test_one_pass_gives_both_profiles(name: str) -> None:
     assert isinstance(again, dp.FeatureAnalysis) and again.fourier.sizes == analysis.fourier.sizes
 
 
-def _sweep(drop_low: float, drop_high: float) -> NoiseSweep:
-    drop = torch.tensor([[drop_low, drop_high]], dtype=torch.float64)
-    return NoiseSweep(
-        centers=torch.tensor([0.1, 0.9]),
-        magnitudes=torch.tensor([0.5]),
-        width=0.1,
-        clean_accuracy=90.0,
-        accuracy=90.0 - drop,
-        drop=drop,
-        num_samples=10,
-    )
+def _pair(profile, sign: float = 1.0) -> dict[str, dp.FeatureAnalysis]:
+    vit, resnet = paper_like(sign)
+    return {profile.models["vit"]: vit, profile.models["resnet"]: resnet}
 
 
-def _analysis(kinds, sizes, last, variances) -> dp.FeatureAnalysis:
-    fourier = _hand_profile(kinds, sizes, last)
-    variance = VarianceProfile(fourier.names, fourier.kinds, fourier.depth, torch.tensor(variances))
-    return dp.FeatureAnalysis(fourier, variance)
-
-
-@pytest.mark.parametrize("paper_like", [True, False])
-def test_paper_comparison_verdicts_follow_the_numbers(paper_like: bool) -> None:
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_paper_comparison_verdicts_follow_the_numbers(sign: float) -> None:
     profile = get_profile("smoke")
-    sign = 1.0 if paper_like else -1.0
-    vit = _analysis(
-        ["embed", "msa", "mlp"],
-        [8, 8, 8],
-        [-1.0, -1.0 - 0.3 * sign, -1.0],
-        [1.0, 1.0 - 0.5 * sign, 1.0],
-    )
-    resnet = _analysis(
-        ["stem", "conv", "conv"],
-        [8, 8, 8],
-        [-2.0, -2.0 + 0.5 * sign, -2.0 + sign],
-        [1.0, 1.0 + 0.5 * sign, 1.0 + sign],
-    )
-    analyses = {profile.models["vit"]: vit, profile.models["resnet"]: resnet}
     sweeps = {
-        profile.models["resnet"]: _sweep(1.0, 10.0 if paper_like else 1.0),
-        profile.models["vit"]: _sweep(8.0, 2.0 if paper_like else 9.0),
+        profile.models["resnet"]: sweep(1.0, 10.0 if sign > 0 else 1.0),
+        profile.models["vit"]: sweep(8.0, 2.0 if sign > 0 else 9.0),
     }
-    rows = report.paper_comparison(analyses, sweeps, profile, ch.PAPER)
+    rows = report.paper_comparison(_pair(profile, sign), sweeps, profile, ch.PAPER, chance=10.0)
     assert [r.claim[:2] for r in rows] == ["C5", "C6", "C7"]
-    expected = "reproduced" if paper_like else "not reproduced"
+    expected = "reproduced" if sign > 0 else "not reproduced"  # reversed: "not reproduced"
     assert [r.verdict for r in rows] == [expected] * 3
     assert "≈ read from Fig. 8" in rows[0].paper
-    assert rows[1].claim.startswith("C6 at RMS 0.5")
-    assert f"resnet_tiny {10.0 if paper_like else 1.0:.1f}" in rows[1].ours
-    assert "ResNet-50 12.2, ViT-Ti 6.3" in rows[1].paper  # means of Fig. 2b above ½π
-    assert "nan" not in rows[0].ours  # no downsampling block: not listed
+    assert rows[1].claim.startswith(f"C6 at RMS {report.main_magnitude(profile):g}")
+    high = 10.0 if sign > 0 else 1.0  # the ResNet's high-band drop, as a share of 90 − 10
+    assert f"resnet_tiny {report.percent(high / 80)} vs. {report.percent(1 / 80)}" in rows[1].ours
+    assert "ResNet-50 above ½π 12.2 vs. below 9.3" in rows[1].paper  # means of Fig. 2b
+    assert "n/a" not in rows[0].ours
 
 
-def test_prose_numbers_follow_the_signs() -> None:
+def test_filter_verdicts_pool_the_kinds_and_skip_downsampling() -> None:
     profile = get_profile("smoke")
-    vit = _analysis(["embed", "msa", "mlp"], [8, 8, 8], [-1.0, -1.3, -1.0], [1.0, 0.5, 0.52])
-    resnet = _analysis(["stem", "conv", "conv"], [16, 8, 8], [-2.0, -1.0, -0.5], [1, 2, 2.01])
+    # MSA below Conv but the MLP lowers too: "partly". The ResNet's downsampling block, which
+    # would pull the Conv mean below the MSA's, is left out.
+    vit = analysis(["embed", "msa", "mlp"], [8, 8, 8], [-1.0, -1.3, -1.4], [1.0, 0.5, 0.4])
+    resnet = analysis(["stem", "conv", "conv"], [16, 16, 8], [-2.0, -1.8, -5.0], [1, 2, 0.1])
     analyses = {profile.models["vit"]: vit, profile.models["resnet"]: resnet}
-    sweeps = {profile.models["vit"]: _sweep(8.0, 2.0)}
-    cues = {profile.models["vit"]: {"both": 91.2, "high": 10.4}}
-    numbers = report.prose_numbers(profile, analyses, sweeps, cues)
-    assert numbers["grid"] == "8×8" and numbers["points"] == "5"
-    assert (numbers["f_vit_msa"], numbers["f_vit_msa_verb"]) == ("-0.30", "lower")
-    assert (numbers["f_vit_mlp"], numbers["f_vit_mlp_verb"]) == ("+0.30", "raise")
-    assert (numbers["v_vit_mlp"], numbers["v_vit_mlp_verb"]) == ("+4 %", "barely change")
-    assert numbers["v_resnet_down"] == "+100 %" and "f_local_vit_msa" not in numbers
-    assert numbers["magnitude"] == "0.5" and numbers["c6_margin"] == f"{report.C6_MARGIN:g}"
-    assert (numbers["drop_vit_low"], numbers["drop_vit_high"]) == ("8.0", "2.0")
-    assert "drop_resnet_high" not in numbers and numbers["clean_vit"] == "90.0"
-    assert (numbers["cue_vit_both"], numbers["cue_vit_high"]) == ("91", "10")
-    assert report.main_magnitude(profile) == max(profile.frequency.noise_magnitudes)
+    changes = dp.block_changes(analyses)
+    means = report.kind_means(changes.fourier, analyses)
+    assert means == pytest.approx({"msa": -0.3, "mlp": -0.1, "conv": 0.2})
+    c5, c7 = report.paper_comparison(analyses, {}, profile, ch.PAPER, chance=10.0)
+    assert (c5.verdict, c7.verdict) == ("partly", "partly")  # no sweeps: no C6 row
+    only_vit = report.kind_means(changes.fourier, [profile.models["vit"]])
+    assert math.isnan(only_vit["conv"]) and "mlp" in only_vit
+
+
+def test_normalized_band_drops() -> None:
+    # clean 90 %, chance 10 %: 80 points above chance; drops of 8 and 40 points are 10 % and 50 %.
+    drops = report.normalized_band_drops(sweep(8.0, 40.0), chance=10.0)
+    assert (drops.low, drops.high, drops.magnitude) == pytest.approx((0.1, 0.5, 0.5))
+    at_chance = report.normalized_band_drops(sweep(1.0, 2.0, clean=10.0), chance=10.0)
+    assert math.isnan(at_chance.low) and math.isnan(at_chance.high)
+    # a model at chance cannot be tested: not reproduced, whatever the other model does
+    assert report.c6_verdict(at_chance, drops) == "not reproduced"
+    assert report.c6_verdict(drops, report.normalized_band_drops(sweep(8, 4), 10)) == "reproduced"
+    assert report.c6_verdict(drops, drops) == "partly"  # the ViT's loss high-frequency too
+
+
+def test_the_papers_own_drops_pass_the_declared_c6_test() -> None:
+    resnet, vit = (split_drops(curve.x, curve.values) for curve in ch.PAPER_FIG2B)
+    assert [curve.family for curve in ch.PAPER_FIG2B] == ["resnet", "vit"]
+    assert report.c6_verdict(resnet, vit) == "reproduced"
+    assert report.c6_verdict(vit, resnet) == "not reproduced"  # swapped
+
+
+def test_the_chapter_trains_on_its_own_data(monkeypatch, tmp_path) -> None:
+    """``frequency.synthetic`` / ``.epochs`` give chapter 03 models of their own."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    shared = get_profile("smoke", n_train=64, n_test=32)
+    own_data = SyntheticConfig(high_cue=0.2, background=0.1)
+    frequency = dataclasses.replace(shared.frequency, synthetic=own_data, epochs=2)
+    own = dataclasses.replace(shared, frequency=frequency)
+    assert shared.frequency_profile() is shared  # smoke: the shared models
+    calls = []
+
+    def recording(family, *, profile, image_size):
+        calls.append((family, profile))
+        return trained_model(family, profile=profile, image_size=image_size)
+
+    monkeypatch.setattr(ch, "trained_model", recording)
+    runs = ch.trained_runs(own, families=("resnet",))
+    assert [(f, p.synthetic, p.train.epochs) for f, p in calls] == [("resnet", own_data, 2)]
+    shared_run = trained_model("resnet", profile=shared)
+    assert runs["resnet"].folder != shared_run.folder  # another trained-model key
+    assert len(runs["resnet"].history.epoch) == 2 and len(shared_run.history.epoch) == 1
+    images = ch.evaluation_set(own)[0]
+    assert images.shape[0] == 32  # noise_images None: the whole test set
+    assert not torch.equal(images, ch.evaluation_set(shared)[0])  # the chapter's own data
+
+
+def test_texture_band_and_describe_data_follow_the_chapters_data() -> None:
+    laptop = get_profile("laptop")
+    r0, r1 = laptop.frequency.synthetic.texture_frequency
+    assert report.texture_band(laptop) == pytest.approx((r0 / math.sqrt(2), r1))
+    text = report.describe_data(laptop)
+    assert f"{laptop.frequency.epochs} epochs" in text and "Models trained for this chapter" in text
+    assert "shared models" in report.describe_data(get_profile("smoke"))
     assert report.texture_band(get_profile("gpu")) is None  # CIFAR: no texture cue
 
 
-def test_c6_differences_below_the_margin_do_not_count() -> None:
-    profile = get_profile("smoke")
-    flat = _analysis(["embed", "msa"], [8, 8], [-1.0, -1.0], [1.0, 1.0])
-    names = profile.models["resnet"], profile.models["vit"]
-    near = 0.5 * report.C6_MARGIN  # the paper's pattern, but by less than the margin
-    sweeps = {names[0]: _sweep(0.0, near), names[1]: _sweep(near, 0.0)}
-    rows = report.paper_comparison(dict.fromkeys(names, flat), sweeps, profile, ch.PAPER)
-    assert rows[1].verdict == "not reproduced"
-
-
-def test_noise_explorer_static_and_interactive() -> None:
-    torch.manual_seed(0)
-    models = {"resnet_tiny": create_model("resnet_tiny")}
-    images, labels = torch.randn(4, 3, 32, 32), torch.arange(4)
-    common = dict(mean=(0.5,) * 3, std=(0.2,) * 3, classes=[f"c{i}" for i in range(10)])
-    frames = noise_explorer(models, images, labels, center=0.8, **common)
-    assert isinstance(frames, FrameSlider)
-    assert frames.labels == ("0.10π", "0.30π", "0.50π", "0.70π", "0.80π", "0.90π")
-    assert frames.labels[frames.start] == "0.80π" and len(set(frames.pngs)) == 6
-    ui = noise_explorer(models, images, labels, interactive=True, **common)
-    assert isinstance(ui, ipywidgets.VBox)
-    controls, image = ui.children
-    before = image.value
-    controls.children[0].value = 0.3  # the band slider redraws the figure
-    assert bytes(image.value) != bytes(before) and bytes(image.value).startswith(b"\x89PNG")
-
-
 def test_chapter_figures() -> None:
-    hand = _analysis(["embed", "msa", "mlp"], [8, 8, 8], [-1.0, -1.3, -1.0], [1.0, 0.5, 1.0])
-    down = _analysis(["stem", "conv", "conv"], [16, 8, 8], [-2.0, -1.0, -0.5], [1.0, 2.0, 3.0])
+    hand = analysis(["embed", "msa", "mlp"], [8, 8, 8], [-1.0, -1.3, -1.0], [1.0, 0.5, 1.0])
+    down = analysis(["stem", "conv", "conv"], [16, 8, 8], [-2.0, -1.0, -0.5], [1.0, 2.0, 3.0])
     profiles = {"vit_tiny": hand.fourier, "resnet_tiny": down.fourier}
     open_before = plt.get_fignums()
     fig = fp.plot_fourier_curves(profiles)
     assert len(fig.axes) == 4  # two panels, two colour bars
     fig = fp.plot_high_frequency(profiles)
-    assert [t.get_text() for t in fig.axes[0].texts] == ["↓2"]
+    assert len(fig.axes) == 1 and [t.get_text() for t in fig.axes[0].texts] == ["↓2"]
     changes = dp.block_changes({"vit_tiny": hand, "resnet_tiny": down})
     fourier, variance = changes.fourier, changes.variance
     assert isinstance(fp.plot_block_changes(fourier), Figure)
@@ -252,13 +230,33 @@ def test_chapter_figures() -> None:
     assert len(fp.plot_variance_panels({"vit_tiny": hand.variance}).axes) == 1
     cues = {"vit_tiny": {c: 50.0 for c in CUES}}
     assert isinstance(fp.plot_cue_reliance(cues, chance=10.0), Figure)
-    sweeps = {"vit_tiny": _sweep(1.0, 2.0), "resnet_tiny": _sweep(1.0, 5.0)}
-    fig = fp.plot_noise_drops(sweeps, magnitude=0.5, cue_band=(0.4, 0.8))
-    assert "texture cue band" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert len(fp.plot_noise_heatmaps(sweeps).axes) == 4  # two heatmaps, two colour bars
+    sweeps = {"vit_tiny": sweep(1.0, 2.0), "resnet_tiny": sweep(1.0, 5.0, clean=10.0)}
+    assert len(fp.plot_noise_heatmaps(sweeps, chance=10.0).axes) == 4  # heatmaps, colour bars
     _, axes = plt.subplots(1, 2)  # drawing into given axes returns their figure
     assert fp.plot_block_changes(fourier, ax=axes[1]) is axes[1].figure
     assert plt.get_fignums() == [*open_before, axes[0].figure.number]  # no pyplot figures
+
+
+def test_the_papers_figures_sit_beside_ours() -> None:
+    vit, resnet = paper_like()
+    profiles = {"vit_tiny": vit.fourier, "resnet_tiny": resnet.fourier}
+    fig = fp.plot_high_frequency(profiles, paper=ch.PAPER_FIG8)
+    ours, paper = fig.axes
+    assert ours.get_title() == "This run" and "≈ read from Fig. 8" in paper.get_title()
+    lines = paper.get_lines()
+    assert [list(line.get_ydata()) for line in lines] == [list(c.values) for c in ch.PAPER_FIG8]
+    assert len(paper.collections) == 1  # the ViT-Ti range
+    sweeps = {"vit_tiny": sweep(8.0, 40.0), "resnet_tiny": sweep(1.0, 5.0)}
+    fig = fp.plot_noise_drops(sweeps, cue_band=(0.4, 0.8), chance=10.0, paper=ch.PAPER_FIG2B)
+    ours, twin = fig.axes
+    assert "Fig. 2b" in twin.get_ylabel() and "chance" in ours.get_ylabel()
+    vit_line = ours.get_lines()[0]
+    assert list(vit_line.get_ydata()) == pytest.approx([10.0, 50.0])  # % of clean − chance
+    assert list(twin.get_lines()[0].get_ydata()) == list(ch.PAPER_FIG2B[0].values)
+    legend = [t.get_text() for t in ours.get_legend().get_texts()]
+    assert "texture cue band" in legend and "ViT-Ti, paper (right axis)" in legend
+    raw = fp.plot_noise_drops(sweeps)  # without chance: percentage points, no second axis
+    assert len(raw.axes) == 1 and list(raw.axes[0].get_lines()[0].get_ydata()) == [8.0, 40.0]
 
 
 def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
@@ -277,13 +275,14 @@ def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
 
     monkeypatch.setattr(ch, "trained_model", fake_trained_model)
     analyses = ch.feature_analysis(profile).models
-    sweeps = ch.noise_robustness(profile).models
-    cues = ch.cue_reliance(profile).models
-    assert set(analyses) == set(cues) == {profile.models[f] for f in ch.FAMILIES}
-    assert set(sweeps) == {profile.models[f] for f in ch.NOISE_FAMILIES}
-    assert sweeps["vit_tiny"].drop.shape == (len(profile.frequency.noise_magnitudes), 2)
-    assert sweeps["vit_tiny"].num_samples == 24
-    assert set(cues["resnet_tiny"]) == set(CUES)
+    noise = ch.noise_robustness(profile)
+    cues = ch.cue_reliance(profile)
+    assert set(analyses) == set(cues.models) == {profile.models[f] for f in ch.FAMILIES}
+    assert set(noise.models) == {profile.models[f] for f in ch.NOISE_FAMILIES}
+    assert noise.models["vit_tiny"].drop.shape == (len(profile.frequency.noise_magnitudes), 2)
+    assert noise.images == cues.images == noise.models["vit_tiny"].num_samples == 32
+    assert noise.chance == cues.chance == 10.0
+    assert set(cues.models["resnet_tiny"]) == set(CUES)
     computed = len(calls)  # models are loaded only to compute a step
     seconds = ch.step_seconds(profile)
     assert set(seconds) == {"features", "noise", "cues"}
@@ -293,12 +292,27 @@ def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
     torch.testing.assert_close(
         again["vit_tiny"].fourier.high_frequency, analyses["vit_tiny"].fourier.high_frequency
     )
-    rows = report.paper_comparison(analyses, sweeps, profile, ch.PAPER)
+    rows = report.paper_comparison(analyses, noise.models, profile, ch.PAPER, noise.chance)
     assert len(rows) == 3
     assert ch.comparisons(profile) == rows  # the same box, from the cached steps
     assert len(calls) == computed  # no model loaded again
-    images, labels, info = evaluation_images(profile, cues="high")
-    assert images.shape == (24, 3, 32, 32) and info.num_classes == 10
+
+
+def test_noise_explorer_static_and_interactive() -> None:
+    torch.manual_seed(0)
+    models = {"resnet_tiny": create_model("resnet_tiny")}
+    images, labels = torch.randn(4, 3, 32, 32), torch.arange(4)
+    common = dict(mean=(0.5,) * 3, std=(0.2,) * 3, classes=[f"c{i}" for i in range(10)])
+    frames = noise_explorer(models, images, labels, center=0.8, **common)
+    assert isinstance(frames, FrameSlider)
+    assert frames.labels == ("0.10π", "0.30π", "0.50π", "0.70π", "0.80π", "0.90π")
+    assert frames.labels[frames.start] == "0.80π" and len(set(frames.pngs)) == 6
+    ui = noise_explorer(models, images, labels, interactive=True, **common)
+    assert isinstance(ui, ipywidgets.VBox)
+    controls, image = ui.children
+    before = image.value
+    controls.children[0].value = 0.3  # the band slider redraws the figure
+    assert bytes(image.value) != bytes(before) and bytes(image.value).startswith(b"\x89PNG")
 
 
 def test_steps_are_registered() -> None:

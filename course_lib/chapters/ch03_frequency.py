@@ -1,28 +1,29 @@
 """Chapter 03: are MSAs low-pass and Convs high-pass? (claims C5, C6, C7 of Park & Kim 2022).
 
-Three cached steps analyse the profile's trained models (shared with the other chapters through
-:func:`~course_lib.experiments.trained_model`):
+The chapter's models come from :meth:`~course_lib.config.Profile.frequency_profile`: where the
+profile sets ``frequency.synthetic`` / ``frequency.epochs`` (laptop: the texture-dominant default
+:class:`~course_lib.data.SyntheticConfig`, two epochs) they are trained for this chapter alone,
+because which cue a model reads depends on the data's cue balance and C6's mechanism needs a
+model that reads the texture; otherwise (smoke, gpu) they are the shared models of chapters 01,
+02 and 04. Every analysis uses those models *and* that profile's test images:
 
 - :func:`feature_analysis` — one test batch through every model, one hooked forward pass each:
   the Δ log amplitude of every feature map (C5, paper Fig. 2a and 8) and its variance (C7, Fig. 9).
 - :func:`noise_robustness` — accuracy under band-limited noise for every band and magnitude of
-  the profile (C6, Fig. 2b).
+  the profile (C6, Fig. 2b), on ``frequency.noise_images`` test images (None: the test set).
 - :func:`cue_reliance` — accuracy on the synthetic cue-removal test sets: which cue (the
   low-frequency layout, "shape", or the high-frequency texture) each model uses, the reason
   behind C6 (Geirhos et al. 2019's shape vs. texture bias, measured).
 
-The analyses themselves live a floor lower: :mod:`course_lib.analysis.depth_profiles` (what
-each block changes), :mod:`course_lib.analysis.robustness` (noise sweeps, band drops), and
-:mod:`course_lib.report.frequency` turns the results into prose numbers and the "paper vs. this
-run" rows. :func:`comparisons` builds those rows from the cached steps (for the chapter and for
-the course's closing summary in chapter 04).
+The analyses themselves live a floor lower (:mod:`course_lib.analysis.depth_profiles`,
+:mod:`course_lib.analysis.robustness`); :mod:`course_lib.report.frequency` turns the results
+into sentences, verdicts and the "paper vs. this run" rows, which :func:`comparisons` builds
+from the cached steps (for the chapter and for the course's closing summary in chapter 04).
 
-Resolution. Feature maps must be at least 8×8 to show a spectrum. The paper analyses 224×224
-ImageNet models (a 14×14 ViT grid); the laptop profile analyses the shared 32×32 models (a
-patch-4 ViT gives an 8×8 token grid: five points on the diagonal, 0, ¼π, ½π, ¾π, π), because
-models trained at 64×64 would cost three to four times the shared training. ``frequency.image_size``
-in :mod:`course_lib.config` chooses the size; when it equals ``image_size`` the shared models
-are reused.
+Resolution. The paper analyses 224×224 ImageNet models (a 14×14 ViT grid); the laptop profile
+analyses 32×32 models (a patch-4 ViT gives an 8×8 token grid: five points on the diagonal, 0,
+¼π, ½π, ¾π, π), because 64×64 models would cost three to four times the training.
+``frequency.image_size`` in :mod:`course_lib.config` chooses the size.
 """
 
 from __future__ import annotations
@@ -31,13 +32,16 @@ import time
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from torch import Tensor
+
 from course_lib.analysis.depth_profiles import FeatureAnalysis, analyse_feature_maps
 from course_lib.analysis.evaluation import accuracy, tensor_batches
 from course_lib.analysis.robustness import NoiseSweep, noise_sweep, split_drops
 from course_lib.chapters import precompute_step
 from course_lib.config import Profile, as_profile
-from course_lib.data import CUES
+from course_lib.data import CUES, DatasetInfo
 from course_lib.experiments import TrainedModel, trained_model
+from course_lib.plots.frequency_chapter import PaperCurve
 from course_lib.report import Comparison
 from course_lib.report.frequency import paper_comparison
 from course_lib.samples import evaluation_images
@@ -45,28 +49,53 @@ from course_lib.steps import cached_step
 
 T = TypeVar("T")
 
-FAMILIES: tuple[str, ...] = ("resnet", "vit", "local_vit", "alternet")
-"""Model families whose feature maps the chapter analyses (C5, C7) and whose cue use it tests."""
+FAMILIES: tuple[str, ...] = ("resnet", "vit", "local_vit")
+"""Families whose feature maps (C5, C7) and cue use the chapter analyses. The ResNet and the ViT
+are the paper's Fig. 2, 8 and 9; the local ViT (≈ 20 s of laptop training) shows what local
+attention does to a spectrum, between a convolution and global attention. The AlterNet is left
+to chapter 04: its MSA blocks sit on the last stages' 8×8 and smaller maps, where a spectrum has
+five points or fewer, and it would add ≈ 35 s of training and the slowest evaluation here."""
 
 NOISE_FAMILIES: tuple[str, ...] = ("resnet", "vit")
 """Families in the noise sweep (C6): the paper's contrast; each costs one pass per band and
-magnitude."""
+magnitude over the test images."""
 
-PAPER_FIG2B = {
-    "centers": (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-    "resnet": (5.0, 8.8, 12.7, 10.7, 10.3, 10.1, 9.7, 13.6, 15.4),
-    "vit": (5.5, 12.1, 14.9, 13.4, 11.6, 9.8, 6.3, 4.3, 4.8),
-}
-"""Accuracy drop (pp) of ResNet-50 and ViT-Ti per noise band, ≈ read from Fig. 2b (ImageNet)."""
+EVAL_BATCH = 500
+"""Images per forward pass of the noise and cue tests (on 2 CPU cores, 2–3× faster per image
+than batches of 128)."""
 
-_PAPER_RES = split_drops(PAPER_FIG2B["centers"], PAPER_FIG2B["resnet"])
-_PAPER_VIT = split_drops(PAPER_FIG2B["centers"], PAPER_FIG2B["vit"])
+# The paper's numbers, ≈ read from its figures (shared/PAPER_NOTES.md, "Paper numbers").
+_FIG2B_CENTERS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+PAPER_FIG2B = (
+    PaperCurve(
+        "resnet", "ResNet-50", _FIG2B_CENTERS, (5.0, 8.8, 12.7, 10.7, 10.3, 10.1, 9.7, 13.6, 15.4)
+    ),
+    PaperCurve("vit", "ViT-Ti", _FIG2B_CENTERS, (5.5, 12.1, 14.9, 13.4, 11.6, 9.8, 6.3, 4.3, 4.8)),
+)
+"""Accuracy drop (pp) of ResNet-50 and ViT-Ti per noise band (centre, units of π), ImageNet,
+band width 0.1π, noise magnitude not stated (≈ read from Fig. 2b)."""
+
+PAPER_FIG8 = (
+    PaperCurve(
+        "resnet",
+        "ResNet-50: stem, then one value per stage",
+        # stem at depth 0; stages of (3, 4, 6, 3) blocks over 16 blocks, each at its middle
+        (0.0, 2 / 16, 5.5 / 16, 10.5 / 16, 15 / 16),
+        (-6.6, -5.4, -3.6, -2.6, -1.0),
+    ),
+    PaperCurve("vit", "ViT-Ti: embedding, then its range", (0.0,), (-1.8,), band=(-2.7, -2.2)),
+)
+"""Δ log amplitude at 1.0π over normalized depth, ImageNet-pretrained (≈ read from Fig. 8):
+ResNet-50 rises stage by stage; ViT-Ti stays between ≈ −2.7 and −2.2 after its embedding, each
+MSA lowering it and each MLP raising it (except in the first blocks)."""
+
+_PAPER_RES, _PAPER_VIT = (split_drops(c.x, c.values) for c in PAPER_FIG2B)
 
 PAPER = {
     "C5": "ResNet-50 rises stage by stage (≈ −6.6 → −1.0); ViT-Ti stays ≈ −2.2…−2.7, every "
     "MSA lowers it and MLPs raise it (≈ read from Fig. 8, ImageNet)",
-    "C6": f"mean drop above ½π: ResNet-50 {_PAPER_RES.high:.1f}, ViT-Ti {_PAPER_VIT.high:.1f}; "
-    f"below ½π: {_PAPER_RES.low:.1f}, {_PAPER_VIT.low:.1f} (means of values ≈ read from "
+    "C6": f"ResNet-50 above ½π {_PAPER_RES.high:.1f} vs. below {_PAPER_RES.low:.1f}; ViT-Ti "
+    f"{_PAPER_VIT.high:.1f} vs. {_PAPER_VIT.low:.1f} (mean drop in pp of values ≈ read from "
     "Fig. 2b, ImageNet, magnitude not stated)",
     "C7": "ViT-Ti ≈ 0.015 → 0.09, each MSA lowers it (e.g. 0.049 → 0.040); ResNet-50 grows "
     "within stages to ≈ 0.46, 0.77, 0.84 (≈ read from Fig. 9, CIFAR-100)",
@@ -80,13 +109,28 @@ class PerModel(Generic[T]):
 
     models: dict[str, T]
     seconds: float  # how long the step took when it was computed (NaN: nothing to compute)
+    chance: float = float("nan")  # chance accuracy (%) of the test images (noise, cue steps)
+    images: int = 0  # test images per condition (noise, cue steps)
 
 
-def _runs(profile: Profile, families: tuple[str, ...]) -> list[TrainedModel]:
-    """The profile's trained models at ``frequency.image_size`` (the shared runs when it equals
-    ``image_size``); :func:`~course_lib.experiments.trained_model` keeps them in memory."""
-    size = profile.frequency.image_size
-    return [trained_model(family, profile=profile, image_size=size) for family in families]
+def trained_runs(
+    profile: Profile | str | None = None, families: tuple[str, ...] = FAMILIES
+) -> dict[str, TrainedModel]:
+    """The chapter's trained models by family: the :meth:`~Profile.frequency_profile`'s, at
+    ``frequency.image_size`` (:func:`~course_lib.experiments.trained_model` keeps them in
+    memory and on disk)."""
+    prof = as_profile(profile)
+    freq, size = prof.frequency_profile(), prof.frequency.image_size
+    return {family: trained_model(family, profile=freq, image_size=size) for family in families}
+
+
+def evaluation_set(profile: Profile, cues: str = "both") -> tuple[Tensor, Tensor, DatasetInfo]:
+    """The chapter's test images, labels and data info: ``frequency.noise_images`` of them (None:
+    the whole test set) from the :meth:`~Profile.frequency_profile`'s data, optionally with a cue
+    removed (``cues``, synthetic data only)."""
+    freq = profile.frequency_profile()
+    n = profile.frequency.noise_images or freq.n_test
+    return evaluation_images(freq, cues=cues, n=n, image_size=profile.frequency.image_size)
 
 
 @precompute_step
@@ -96,11 +140,10 @@ def feature_analysis(profile: Profile) -> PerModel[FeatureAnalysis]:
 
     The batch: the first ``train.batch_size`` test images (the paper uses one test batch).
     """
-    runs = _runs(profile, FAMILIES)
+    runs = trained_runs(profile)
     start = time.perf_counter()
-    images, _, _ = evaluation_images(profile, image_size=profile.frequency.image_size)
-    batch = images[: profile.train.batch_size]
-    result = {run.name: analyse_feature_maps(run.model, batch) for run in runs}
+    batch = evaluation_set(profile)[0][: profile.train.batch_size]
+    result = {run.name: analyse_feature_maps(run.model, batch) for run in runs.values()}
     return PerModel(result, time.perf_counter() - start)
 
 
@@ -109,22 +152,17 @@ def feature_analysis(profile: Profile) -> PerModel[FeatureAnalysis]:
 def noise_robustness(profile: Profile) -> PerModel[NoiseSweep]:
     """C6: accuracy under band-limited noise, every profile band × magnitude (paper Fig. 2b).
 
-    Models of :data:`NOISE_FAMILIES`, ``analysis_test_images`` test images, band width 0.1π,
-    RMS magnitudes in normalised pixel units (the data are standardised per channel, so 1.0 is
-    noise as strong as the images' own per-pixel spread). The same white noise draw is filtered
-    into every band.
+    Models of :data:`NOISE_FAMILIES`, the :func:`evaluation_set`, band width 0.1π, RMS magnitudes
+    in normalised pixel units (the data are standardised per channel, so 1.0 is noise as strong
+    as the images' own per-pixel spread). The same white noise draw is filtered into every band.
     """
-    runs = _runs(profile, NOISE_FAMILIES)
+    runs = trained_runs(profile, NOISE_FAMILIES)
     start = time.perf_counter()
-    images, labels, _ = evaluation_images(profile, image_size=profile.frequency.image_size)
+    images, labels, info = evaluation_set(profile)
     bands = profile.frequency.noise_centers, profile.frequency.noise_magnitudes
-    sweeps = {
-        run.name: noise_sweep(
-            run.model, list(tensor_batches(images, labels, profile.train.batch_size)), *bands
-        )
-        for run in runs
-    }
-    return PerModel(sweeps, time.perf_counter() - start)
+    batches = list(tensor_batches(images, labels, EVAL_BATCH))
+    sweeps = {run.name: noise_sweep(run.model, batches, *bands) for run in runs.values()}
+    return PerModel(sweeps, time.perf_counter() - start, 100 / info.num_classes, len(labels))
 
 
 @precompute_step
@@ -139,12 +177,15 @@ def cue_reliance(profile: Profile) -> PerModel[dict[str, float]]:
     """
     if profile.data != "synthetic":
         return PerModel({}, float("nan"))
-    runs = _runs(profile, FAMILIES)
+    runs = trained_runs(profile)
     start = time.perf_counter()
-    size = profile.frequency.image_size
-    sets = {cues: evaluation_images(profile, cues=cues, image_size=size)[:2] for cues in CUES}
-    result = {run.name: {cues: accuracy(run.model, *sets[cues]) for cues in CUES} for run in runs}
-    return PerModel(result, time.perf_counter() - start)
+    sets = {cues: evaluation_set(profile, cues) for cues in CUES}
+    result = {
+        run.name: {cues: accuracy(run.model, *sets[cues][:2], EVAL_BATCH) for cues in CUES}
+        for run in runs.values()
+    }
+    images, _, info = sets["both"]
+    return PerModel(result, time.perf_counter() - start, 100 / info.num_classes, len(images))
 
 
 def step_seconds(profile: Profile | str | None = None) -> dict[str, float]:
@@ -165,5 +206,5 @@ def comparisons(profile: Profile | str | None = None) -> list[Comparison]:
     :func:`noise_robustness` (cached, so fast once they have run).
     """
     prof = as_profile(profile)
-    analyses, sweeps = feature_analysis(prof).models, noise_robustness(prof).models
-    return paper_comparison(analyses, sweeps, prof, PAPER)
+    noise = noise_robustness(prof)
+    return paper_comparison(feature_analysis(prof).models, noise.models, prof, PAPER, noise.chance)

@@ -19,6 +19,7 @@ from course_lib.analysis.fourier import FourierProfile
 from course_lib.analysis.robustness import NoiseSweep
 from course_lib.analysis.variance import VarianceProfile
 from course_lib.plots.style import axes_or_new, color_for, course_style
+from course_lib.report.verdicts import normalized_drop
 
 DEPTH_CMAP = "plasma"  # colour of a curve = its normalized depth (paper Fig. 2a)
 FIGSIZE = (5.5, 3.5)  # inches, of a new figure when no axes are given
@@ -77,10 +78,13 @@ def plot_noise_sweep(
     sweeps: Mapping[str, NoiseSweep] | NoiseSweep,
     ax: Axes | None = None,
     magnitude: float | None = None,
+    chance: float | None = None,
 ) -> Axes:
     """Accuracy drop against the noise band's centre frequency, one line per model (Fig. 2b).
 
     ``magnitude`` picks one swept noise magnitude (default: the largest of each sweep).
+    ``chance`` (accuracy in %) plots the drop as a share of what each model had above chance
+    (:func:`drop_values`), which makes models of different clean accuracy comparable.
     """
     sweeps = _named(sweeps)
     with course_style():
@@ -90,36 +94,57 @@ def plot_noise_sweep(
             label = f"{name} (RMS {sweep.magnitudes[row].item():.3g})"
             ax.plot(
                 sweep.centers.numpy(),
-                sweep.drop[row].numpy(),
+                drop_values(sweep, chance)[row],
                 marker="o",
                 color=color_for(name),
                 label=label,
             )
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xlabel("Noise frequency (×π rad/pixel)")
-        ax.set_ylabel("Accuracy drop (percentage points)")
+        ax.set_ylabel(drop_label(chance))
         ax.legend()
     return ax
 
 
-def plot_noise_heatmap(sweep: NoiseSweep, ax: Axes | None = None) -> Axes:
-    """Accuracy drop for every (magnitude, centre frequency) of one sweep, as a heatmap."""
+def plot_noise_heatmap(
+    sweep: NoiseSweep, ax: Axes | None = None, chance: float | None = None
+) -> Axes:
+    """Accuracy drop for every (magnitude, centre frequency) of one sweep, as a heatmap
+    (``chance``: as a share of the accuracy above chance, see :func:`drop_values`)."""
     with course_style():
         ax = axes_or_new(ax, FIGSIZE)
-        drop = sweep.drop.numpy()
+        drop = drop_values(sweep, chance)
         image = ax.imshow(drop, cmap="magma_r", aspect="auto", origin="lower")
-        ax.figure.colorbar(image, ax=ax).set_label("Accuracy drop (percentage points)")
+        ax.figure.colorbar(image, ax=ax).set_label(drop_label(chance))
         ax.set_xticks(range(len(sweep.centers)), [f"{c:.2g}" for c in sweep.centers.tolist()])
         ax.set_yticks(range(len(sweep.magnitudes)), [f"{m:.3g}" for m in sweep.magnitudes.tolist()])
         ax.grid(False)
         if drop.size <= 100:
-            threshold = (drop.max() + drop.min()) / 2
+            finite = drop[np.isfinite(drop)]  # NaN: a model at chance (no normalised drop)
+            threshold = (finite.max() + finite.min()) / 2 if finite.size else 0.0
             for (i, j), value in np.ndenumerate(drop):
                 color = "white" if value > threshold else "black"
                 ax.text(j, i, f"{value:.1f}", ha="center", va="center", color=color, fontsize=8)
         ax.set_xlabel(f"Noise frequency (×π rad/pixel, band width {sweep.width:g}π)")
         ax.set_ylabel("Noise magnitude (RMS per pixel)")
     return ax
+
+
+def drop_values(sweep: NoiseSweep, chance: float | None = None) -> np.ndarray:
+    """The sweep's drops ``(M, K)``: in percentage points, or with ``chance`` (%) given, in % of
+    the accuracy the model had above chance
+    (:func:`~course_lib.report.verdicts.normalized_drop`)."""
+    if chance is None:
+        return sweep.drop.numpy()
+    share = normalized_drop(sweep.clean_accuracy, sweep.accuracy.numpy(), chance)  # NaN at chance
+    return 100 * np.broadcast_to(np.asarray(share, dtype=float), sweep.drop.shape)
+
+
+def drop_label(chance: float | None = None) -> str:
+    """The axis label of :func:`drop_values`."""
+    if chance is None:
+        return "Accuracy drop (percentage points)"
+    return "Accuracy drop (% of clean − chance)"
 
 
 def _named(profiles: Mapping[str, T] | T) -> Mapping[str, T]:

@@ -1,13 +1,16 @@
 """Figures of chapter 03 beyond the paper's own (:mod:`course_lib.plots.frequency`): side-by-side
-Δ log amplitude curves, the high-frequency point with downsampling marked, per-block changes by
-block kind, noise sweeps with the texture band shaded, cue reliance, and the noisy-image panel
-of the noise widget. Every function returns the Figure it drew on (a new one, made without
-pyplot, so a notebook shows it exactly once as the cell's value; or the Figure of ``ax``).
+Δ log amplitude curves, the high-frequency point with downsampling marked beside the paper's
+Fig. 8, per-block changes by block kind, noise sweeps with the texture band shaded and the
+paper's Fig. 2b on a second axis, cue reliance, and the noisy-image panel of the noise widget.
+Every function returns the Figure it drew on (a new one, made without pyplot, so a notebook
+shows it exactly once as the cell's value; or the Figure of ``ax``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
@@ -39,18 +42,40 @@ CUE_LABELS = {
 }
 
 
+PAPER_STYLE = {"ls": "--", "marker": "s", "mfc": "none", "lw": 1.2}  # the paper's values
+
+
+@dataclass(frozen=True)
+class PaperCurve:
+    """One model's values ≈ read from a paper figure: points, and optionally a band the curve
+    stays in from the last point to x = 1 (where the figure gives only a range)."""
+
+    family: str  # the course's family whose colour it takes ("resnet", "vit", ...)
+    label: str  # the paper's model, e.g. "ResNet-50"
+    x: tuple[float, ...]  # normalized depth (Fig. 8) or band centre in units of π (Fig. 2b)
+    values: tuple[float, ...]
+    band: tuple[float, float] | None = None  # (low, high) from the last point to x = 1
+
+
 def plot_fourier_curves(profiles: Mapping[str, FourierProfile], width: float = 4.2) -> Figure:
     """Paper Fig. 2a for each model side by side: one Δ log amplitude curve per depth."""
     return _panel_row(profiles, plot_delta_log_amplitude, (width, 3.3))
 
 
-def plot_high_frequency(profiles: Mapping[str, FourierProfile], ax: Axes | None = None) -> Figure:
-    """Paper Fig. 8 (:func:`plot_high_frequency_over_depth`) with downsampling blocks marked.
+def plot_high_frequency(
+    profiles: Mapping[str, FourierProfile], paper: Sequence[PaperCurve] = ()
+) -> Figure:
+    """Paper Fig. 8 (:func:`plot_high_frequency_over_depth`) with downsampling blocks marked,
+    and the paper's values in a panel of their own beside it if ``paper`` is given.
 
     A "↓2" label sits at every depth whose map is smaller than the previous one: there the last
-    point is π of a coarser grid, a lower physical frequency than before.
+    point is π of a coarser grid, a lower physical frequency than before. The paper panel has
+    its own scale: ImageNet models at 224×224, read off the figure.
     """
-    ax = plot_high_frequency_over_depth(profiles, ax=_axes(ax, (8.0, 3.8)))
+    with course_style():
+        fig = Figure(figsize=(11.0 if paper else 8.0, 3.8), layout="constrained")
+        axes = fig.subplots(1, 2, width_ratios=(2, 1)) if paper else [fig.add_subplot()]
+    ax = plot_high_frequency_over_depth(profiles, ax=axes[0])
     with course_style():
         _legend_outside(ax)
         for name, profile in profiles.items():
@@ -65,7 +90,23 @@ def plot_high_frequency(profiles: Mapping[str, FourierProfile], ax: Axes | None 
                         fontsize=8,
                         color=color_for(name),
                     )
-    return ax.figure
+        if paper:
+            ax.set_title("This run")
+            _plot_paper_curves(axes[1], paper)
+            axes[1].set(xlim=(-0.02, 1.02), xlabel="Normalized depth", ylabel=ax.get_ylabel())
+            axes[1].set_title("Paper, ImageNet (≈ read from Fig. 8)")
+            axes[1].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    return fig
+
+
+def _plot_paper_curves(ax: Axes, paper: Sequence[PaperCurve], suffix: str = "") -> None:
+    """The paper's points (hollow squares, dashed) and bands, in each family's colour."""
+    for curve in paper:
+        color = color_for(curve.family)
+        label = f"{curve.label}{suffix}"
+        ax.plot(curve.x, curve.values, color=color, label=label, **PAPER_STYLE)
+        if curve.band is not None:
+            ax.fill_between((curve.x[-1], 1.0), *curve.band, color=color, alpha=0.2, lw=0)
 
 
 def plot_block_changes(
@@ -199,21 +240,36 @@ def plot_noise_drops(
     sweeps: Mapping[str, NoiseSweep],
     magnitude: float | None = None,
     cue_band: tuple[float, float] | None = None,
+    chance: float | None = None,
+    paper: Sequence[PaperCurve] = (),
     ax: Axes | None = None,
 ) -> Figure:
-    """Paper Fig. 2b (:func:`plot_noise_sweep` at one ``magnitude``) with the band that holds
-    the data's texture cue shaded (``cue_band``, units of π), if given."""
-    ax = plot_noise_sweep(sweeps, ax=_axes(ax, (6.0, 3.6)), magnitude=magnitude)
-    if cue_band is not None:
-        with course_style():
+    """Paper Fig. 2b (:func:`plot_noise_sweep` at one ``magnitude``, as a share of the accuracy
+    above ``chance`` if given) with the band that holds the data's texture cue shaded
+    (``cue_band``, units of π), and the paper's drops (pp, ImageNet) on a second axis."""
+    ax = plot_noise_sweep(sweeps, ax=_axes(ax, (8.0, 3.8)), magnitude=magnitude, chance=chance)
+    with course_style():
+        if cue_band is not None:
             ax.axvspan(*cue_band, color="0.5", alpha=0.15, lw=0, label="texture cue band")
-            ax.legend()
+        handles, labels = ax.get_legend_handles_labels()
+        if paper:
+            twin = ax.twinx()
+            _plot_paper_curves(twin, paper, suffix=", paper (right axis)")
+            twin.set_ylim(bottom=0)
+            twin.grid(False)
+            twin.set_ylabel("Paper, ImageNet (≈ read from Fig. 2b):\naccuracy drop (pp)")
+            more = twin.get_legend_handles_labels()
+            handles, labels = handles + more[0], labels + more[1]
+        right = 1.15 if paper else 1.01  # beyond the second axis's labels
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(right, 1), fontsize=8)
     return ax.figure
 
 
-def plot_noise_heatmaps(sweeps: Mapping[str, NoiseSweep], width: float = 5.0) -> Figure:
+def plot_noise_heatmaps(
+    sweeps: Mapping[str, NoiseSweep], chance: float | None = None, width: float = 5.0
+) -> Figure:
     """:func:`plot_noise_heatmap` for each model side by side: drop per magnitude and band."""
-    return _panel_row(sweeps, plot_noise_heatmap, (width, 3.2))
+    return _panel_row(sweeps, partial(plot_noise_heatmap, chance=chance), (width, 3.2))
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:

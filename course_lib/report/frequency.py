@@ -1,52 +1,69 @@
-"""Chapter 03's numbers in words: formatted values for the prose, and the "paper vs. this run" rows
-of claims C5 (MSAs low-pass, Convs high-pass), C6 (robustness to high-frequency noise) and C7
-(MSAs reduce feature-map variance), with verdicts computed from the measured numbers.
+"""Chapter 03's tests and its "paper vs. this run" rows: claims C5 (MSAs low-pass, Convs
+high-pass), C6 (robustness to high-frequency noise) and C7 (MSAs reduce feature-map variance),
+with verdicts from :mod:`course_lib.report.verdicts`. The sentences built from the same numbers
+are in :mod:`course_lib.report.frequency_prose`.
+
+The tests, declared before the run:
+
+- C5 and C7 (:func:`~course_lib.report.verdicts.filter_verdict`): the mean change per block kind
+  (:func:`kind_means`) over the same-resolution blocks of the paper's two models, the ResNet
+  (Conv blocks) and the ViT (MSA and MLP sub-blocks); downsampling blocks are left out (their
+  shortcut restarts the residual stream on a coarser grid).
+- C6 (:func:`c6_verdict`, i.e. :func:`~course_lib.report.verdicts.robustness_verdict`): each
+  family's accuracy drop, normalised by (clean − chance) (:func:`normalized_band_drops`),
+  averaged over the *low* bands (centres below ½π) and over the *high* bands (centres above ½π;
+  a band at ½π counts in neither), at the profile's largest noise magnitude
+  (:func:`main_magnitude`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
+
 from course_lib.analysis.depth_profiles import (
-    DOWNSAMPLING,
+    KIND_LABELS,
+    BlockChange,
     FeatureAnalysis,
     block_changes,
-    mean_change_by_kind,
 )
-from course_lib.analysis.robustness import NoiseSweep, band_drops
+from course_lib.analysis.robustness import BandDrops, NoiseSweep, band_drops
 from course_lib.config import Profile
 from course_lib.experiments import TrainedModel
-from course_lib.report import Comparison, verdict_from
+from course_lib.report import Comparison
+from course_lib.report.prose import num
+from course_lib.report.verdicts import NOT, filter_verdict, normalized_drop, robustness_verdict
 
-C5_MARGIN = 0.05
-"""Mean change of Δ log amplitude (natural log) that counts as lowering or raising (C5)."""
-C6_MARGIN = 1.0
-"""Percentage points by which one accuracy drop must exceed another to count as larger (C6)."""
-C7_MARGIN = 5.0
-"""Mean relative change of the variance (%) that counts as lowering or raising (C7)."""
+FILTER_FAMILIES: tuple[str, ...] = ("resnet", "vit")
+"""The models whose blocks the C5 and C7 verdicts pool: the paper's Fig. 8 and 9 models."""
 
-_TAGS = {"MSA": "msa", "MLP": "mlp", "Conv": "conv"}  # glue-name tag of a block category
+PAPER_SIGNS: dict[str, int] = {"msa": -1, "conv": 1, "mlp": 1}
+"""The sign of each block kind's change in the paper (C5 and C7): MSAs lower, the others raise."""
+
+FOURIER = ("+.2g", "")  # (format, unit) of a change of Δ log amplitude
+VARIANCE = ("+.1f", " %")  # ... of a relative change of the variance
 
 
 def texture_band(profile: Profile) -> tuple[float, float] | None:
-    """Per-axis frequencies (units of π, the noise bands' max-norm) of the synthetic texture cue;
-    None for data without one (CIFAR, folders).
+    """Per-axis frequencies (units of π, the noise bands' max-norm) of the texture cue of the
+    chapter's data (:meth:`~course_lib.config.Profile.frequency_profile`); None for data without
+    one (CIFAR, folders).
 
-    The gratings have Euclidean radius ``texture_frequency = (r0, r1)``
-    (the profile's :class:`~course_lib.data.SyntheticConfig`, which the shared models train on);
-    along the max-norm that the noise bands use, such a frequency lies between ``r / √2`` and
-    ``r``.
+    The gratings have Euclidean radius ``texture_frequency = (r0, r1)``; along the max-norm that
+    the noise bands use, such a frequency lies between ``r / √2`` and ``r``.
     """
     if profile.data != "synthetic":
         return None
-    low, high = profile.synthetic.texture_frequency
+    low, high = profile.frequency_profile().synthetic.texture_frequency
     return low / math.sqrt(2), high
 
 
 def main_magnitude(profile: Profile) -> float:
-    """The noise magnitude of the chapter's main C6 line plot: the largest swept one (the box
-    and the heatmaps report every magnitude)."""
+    """The noise magnitude at which C6 is judged and drawn: the largest swept one (the
+    heatmaps show every magnitude)."""
     return max(profile.frequency.noise_magnitudes)
 
 
@@ -57,57 +74,71 @@ def describe_models(runs: Iterable[TrainedModel]) -> str:
         params = sum(p.numel() for p in run.model.parameters()) / 1e6
         error = run.history.test_error[-1] if run.history.test_error else float("nan")
         lines.append(
-            f"{run.name:<16} {params:5.2f} M parameters, {len(run.history.epoch)} epochs, "
+            f"{run.name:<16} {params:5.2f} M parameters, {_epochs(len(run.history.epoch))}, "
             f"test error {error:5.1f} %"
         )
     return "\n".join(lines)
 
 
-def prose_numbers(
-    profile: Profile,
-    analyses: Mapping[str, FeatureAnalysis] | None = None,
-    sweeps: Mapping[str, NoiseSweep] | None = None,
-    cues: Mapping[str, Mapping[str, float]] | None = None,
-) -> dict[str, str]:
-    """The chapter's numbers in prose, formatted, for ``myst_nb.glue`` (keys: what is given).
+def describe_data(profile: Profile) -> str:
+    """Which data and epochs the chapter's models train with, against the shared models'."""
+    freq = profile.frequency_profile()
+    shared = _epochs(profile.train.epochs)
+    if profile.data != "synthetic":
+        return f"The shared models of chapters 01, 02 and 04 ({profile.data}, {shared})."
+    if freq == profile:
+        return (
+            f"The shared models of chapters 01, 02 and 04 ({shared} on the synthetic data): the "
+            f"{profile.name} profile sets no data of its own for this chapter."
+        )
+    a, b = dataclasses.asdict(freq.synthetic), dataclasses.asdict(profile.synthetic)
+    changed = ", ".join(f"{k} {a[k]} (shared: {b[k]})" for k in a if a[k] != b[k])
+    return (
+        f"Models trained for this chapter: {_epochs(freq.train.epochs)} on synthetic data with "
+        f"{changed or 'the shared settings'}; the shared models train for {shared}."
+    )
 
-    Per-block means are ``f_<family>_<msa|mlp|conv|down>`` (Fourier, relative to DC), ``t_…``
-    (tilt) and ``v_…`` (variance), each with a ``…_verb`` ("lower", "raise" or "barely change",
-    within :data:`C5_MARGIN` / :data:`C7_MARGIN`) so that the prose follows the sign. Families are
-    the profile's (``profile.models``); a model missing from the results is left out.
+
+def kind_means(
+    changes: Mapping[str, Sequence[BlockChange]], models: Iterable[str]
+) -> dict[str, float]:
+    """Mean change per block kind (``"msa"``, ``"conv"``, ``"mlp"``) over the same-resolution
+    blocks of ``models``: the input of :func:`~course_lib.report.verdicts.filter_verdict`.
+
+    ``"msa"`` and ``"conv"`` are always present (NaN without such a block), ``"mlp"`` only if
+    one of the models has MLP blocks.
     """
-    names = profile.models
-    out: dict[str, str] = {}
-    if analyses is not None:
-        vit = analyses[names["vit"]].fourier
-        out["grid"] = f"{vit.sizes[-1]}×{vit.sizes[-1]}"
-        out["points"] = str(len(vit.delta[-1]))
-        changes_ = block_changes(analyses)
-        for label, changes, fmt, margin in (
-            ("f", changes_.fourier, "{:+.2f}", C5_MARGIN),
-            ("t", changes_.tilt, "{:+.2f}", C5_MARGIN),
-            ("v", changes_.variance, "{:+.0f} %", C7_MARGIN),
-        ):
-            for family, name in names.items():
-                for category, value in mean_change_by_kind(changes.get(name, [])).items():
-                    tag = _TAGS.get(category, "down")
-                    out[f"{label}_{family}_{tag}"] = fmt.format(value)
-                    out[f"{label}_{family}_{tag}_verb"] = _verb(value, margin)
-    if sweeps is not None:
-        magnitude = main_magnitude(profile)
-        out["magnitude"] = f"{magnitude:g}"
-        out["magnitudes"] = ", ".join(f"{m:g}" for m in profile.frequency.noise_magnitudes)
-        out["c6_margin"] = f"{C6_MARGIN:g}"
-        for family, name in names.items():
-            if name in sweeps:
-                drops = band_drops(sweeps[name], magnitude)
-                out[f"drop_{family}_high"] = f"{drops.high:.1f}"
-                out[f"drop_{family}_low"] = f"{drops.low:.1f}"
-                out[f"clean_{family}"] = f"{sweeps[name].clean_accuracy:.1f}"
-    for family, name in names.items():
-        for cue, accuracy in (cues or {}).get(name, {}).items():
-            out[f"cue_{family}_{cue}"] = f"{accuracy:.0f}"
-    return out
+    groups: dict[str, list[float]] = {}
+    for model in models:
+        for c in changes.get(model, []):
+            if not c.downsamples and c.kind in PAPER_SIGNS:
+                groups.setdefault(c.kind, []).append(c.change)
+    means = {kind: float(np.mean(values)) for kind, values in groups.items()}
+    return {"msa": float("nan"), "conv": float("nan")} | means
+
+
+def normalized_band_drops(
+    sweep: NoiseSweep, chance: float, magnitude: float | None = None
+) -> BandDrops:
+    """:func:`~course_lib.analysis.robustness.band_drops` as shares (0–1) of the accuracy the
+    model had above ``chance`` (%): the low and high bands' mean drop, normalised."""
+    drops, clean = band_drops(sweep, magnitude), sweep.clean_accuracy
+    low, high = (normalized_drop(clean, clean - d, chance) for d in (drops.low, drops.high))
+    return BandDrops(drops.magnitude, low, high)
+
+
+def c6_verdict(resnet: BandDrops, vit: BandDrops) -> str:
+    """:func:`~course_lib.report.verdicts.robustness_verdict` on the two families' normalised
+    (low, high) drops; "not reproduced" when a model is at or below chance on the clean images
+    (NaN: its drops cannot be normalised, so the contrast cannot be tested)."""
+    if math.isnan(resnet.low + resnet.high + vit.low + vit.high):
+        return NOT
+    return robustness_verdict((resnet.low, resnet.high), (vit.low, vit.high))
+
+
+def verdict_summary(rows: Sequence[Comparison]) -> str:
+    """The box's verdicts in one line, e.g. "C5: partly; C6 at RMS 1: reproduced; ..."."""
+    return "; ".join(f"{row.claim.split(':')[0]}: {row.verdict}" for row in rows) + "."
 
 
 def paper_comparison(
@@ -115,68 +146,50 @@ def paper_comparison(
     sweeps: Mapping[str, NoiseSweep],
     profile: Profile,
     paper: Mapping[str, str],
+    chance: float,
 ) -> list[Comparison]:
-    """The rows of the "paper vs. this run" box, verdicts computed from the numbers.
+    """The rows of the "paper vs. this run" box, verdicts from the tests of the module docstring.
 
-    ``paper`` holds the paper's side of each row (keys ``"C5"``, ``"C6"``, ``"C7"``).
-    C5: the ViT's MSA sub-blocks lower the high-frequency Δ on average, its MLP sub-blocks raise
-    it, and the ResNet's same-resolution Conv blocks raise it, each by more than
-    :data:`C5_MARGIN`. C6, one row per swept magnitude
-    (:func:`~course_lib.analysis.robustness.band_drops`): above ½π the ResNet loses more than the
-    ViT; the ViT loses less above ½π than below; the ResNet loses more above ½π than below.
-    "More" means by more than :data:`C6_MARGIN` points; all three hold for the paper's Fig. 2b.
-    C7: MSA sub-blocks lower the variance, Conv blocks raise it (mean relative change, by more
-    than :data:`C7_MARGIN` %).
+    ``paper`` holds the paper's side of each row (keys ``"C5"``, ``"C6"``, ``"C7"``);
+    ``chance`` is the chance accuracy (%) of the noise test. The C6 row needs the ResNet's and
+    the ViT's sweeps and is left out without them.
     """
-    resnet, vit = profile.models["resnet"], profile.models["vit"]
-    changes = block_changes({n: analyses[n] for n in (resnet, vit)})
-    fourier, variance = changes.fourier, changes.variance
-    f_vit, f_res = mean_change_by_kind(fourier[vit]), mean_change_by_kind(fourier[resnet])
-    v_vit, v_res = mean_change_by_kind(variance[vit]), mean_change_by_kind(variance[resnet])
-    nan = float("nan")
-    c5 = [
-        f_vit.get("MSA", nan) < -C5_MARGIN,
-        f_vit.get("MLP", nan) > C5_MARGIN,
-        f_res.get("Conv", nan) > C5_MARGIN,
-    ]
-    c7 = [v_vit.get("MSA", nan) < -C7_MARGIN, v_res.get("Conv", nan) > C7_MARGIN]
+    pooled = [profile.models[f] for f in FILTER_FAMILIES]
+    changes = block_changes({n: analyses[n] for n in pooled})
+    fourier, variance = kind_means(changes.fourier, pooled), kind_means(changes.variance, pooled)
+    where = f"same-resolution blocks of {' and '.join(pooled)}"
     rows = [
         Comparison(
-            "C5: MSAs low-pass, Convs high-pass (mean change of Δ log amplitude at the highest "
-            "frequency per block)",
+            "C5: MSAs low-pass, Convs and MLPs high-pass (mean change of Δ log amplitude at the "
+            "highest frequency, per block kind)",
             paper["C5"],
-            f"{vit}: {_means(f_vit, ('MSA', 'MLP'), '{:+.2f}')}; "
-            f"{resnet}: {_means(f_res, ('Conv', DOWNSAMPLING), '{:+.2f}')}",
-            verdict_from(c5),
+            f"{_kinds(fourier, FOURIER)} ({where})",
+            filter_verdict(fourier),
         )
     ]
+    resnet, vit = profile.models["resnet"], profile.models["vit"]
     if resnet in sweeps and vit in sweeps:
-        for magnitude in sorted(sweeps[resnet].magnitudes.tolist()):
-            d_res = band_drops(sweeps[resnet], magnitude)
-            d_vit = band_drops(sweeps[vit], magnitude)
-            c6 = [
-                d_res.high > d_vit.high + C6_MARGIN,
-                d_vit.high < d_vit.low - C6_MARGIN,
-                d_res.high > d_res.low + C6_MARGIN,
-            ]
-            rows.append(
-                Comparison(
-                    f"C6 at RMS {magnitude:g}: ViT robust to high-frequency noise, ResNet not "
-                    "(mean accuracy drop, pp)",
-                    paper["C6"],
-                    f"above ½π {resnet} {d_res.high:.1f}, {vit} {d_vit.high:.1f}; "
-                    f"below ½π {d_res.low:.1f}, {d_vit.low:.1f}",
-                    verdict_from(c6),
-                )
+        magnitude = main_magnitude(profile)
+        res, vit_ = (normalized_band_drops(sweeps[n], chance, magnitude) for n in (resnet, vit))
+        clean = (sweeps[n].clean_accuracy for n in (resnet, vit))
+        rows.append(
+            Comparison(
+                f"C6 at RMS {magnitude:g}: the ResNet's loss is high-frequency-specific, the "
+                "ViT's is not (accuracy lost above vs. below ½π, % of clean − chance)",
+                paper["C6"],
+                f"{resnet} {percent(res.high)} vs. {percent(res.low)}; "
+                f"{vit} {percent(vit_.high)} vs. {percent(vit_.low)} "
+                f"(clean {' %, '.join(f'{c:.1f}' for c in clean)} %; chance {chance:g} %)",
+                c6_verdict(res, vit_),
             )
+        )
     rows.append(
         Comparison(
-            "C7: MSAs reduce feature-map variance, Convs increase it (mean relative change per "
-            "block)",
+            "C7: MSAs reduce feature-map variance, Convs and MLPs increase it (mean relative "
+            "change, per block kind)",
             paper["C7"],
-            f"{vit}: {_means(v_vit, ('MSA', 'MLP'), '{:+.0f} %')}; "
-            f"{resnet}: {_means(v_res, ('Conv', DOWNSAMPLING), '{:+.0f} %')}",
-            verdict_from(c7),
+            f"{_kinds(variance, VARIANCE)} ({where})",
+            filter_verdict(variance),
         )
     )
     return rows
@@ -187,23 +200,44 @@ def step_times(seconds: Mapping[str, float]) -> str:
     return "\n".join(f"{step:<9} {s:6.1f} s" for step, s in seconds.items())
 
 
-def _verb(value: float, margin: float) -> str:
-    return "lower" if value < -margin else "raise" if value > margin else "barely change"
+def format_change(value: float, style: tuple[str, str] = FOURIER) -> str:
+    """A block's change as the chapter prints it: ``style`` is :data:`FOURIER` or
+    :data:`VARIANCE` (format, unit)."""
+    spec, unit = style
+    return num(value, spec) + unit
 
 
-def _means(means: Mapping[str, float], categories: Sequence[str], fmt: str) -> str:
-    """``"MSA -0.12, MLP +0.30"`` for the categories present in ``means``."""
-    return ", ".join(f"{c} {fmt.format(means[c])}" for c in categories if c in means) or "—"
+def percent(share: float) -> str:
+    """A share (0–1) as "45 %" (NaN as "n/a %")."""
+    return f"{num(100 * share, '.0f')} %"
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
+def _kinds(means: Mapping[str, float], style: tuple[str, str]) -> str:
+    """``"MSA -0.12, MLP +0.30, Conv +0.05"`` for the kinds present in ``means``."""
+    return ", ".join(
+        f"{KIND_LABELS[k]} {format_change(means[k], style)}" for k in PAPER_SIGNS if k in means
+    )
 
 
 __all__ = [
-    "C5_MARGIN",
-    "C6_MARGIN",
-    "C7_MARGIN",
+    "FILTER_FAMILIES",
+    "FOURIER",
+    "PAPER_SIGNS",
+    "VARIANCE",
+    "c6_verdict",
+    "describe_data",
     "describe_models",
+    "format_change",
+    "kind_means",
     "main_magnitude",
+    "normalized_band_drops",
     "paper_comparison",
-    "prose_numbers",
+    "percent",
     "step_times",
     "texture_band",
+    "verdict_summary",
 ]

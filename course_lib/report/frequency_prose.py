@@ -1,0 +1,274 @@
+"""Chapter 03's run-dependent sentences, generated from the measured numbers for ``myst_nb.glue``:
+what each kind of block does (C5, C7), the noise losses and their reading (C6), and which cue
+each model reads. Every word that orders, signs or ranks comes from the values
+(:mod:`course_lib.report.prose`); the tests behind the verdicts are in
+:mod:`course_lib.report.frequency`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from course_lib.analysis.depth_profiles import (
+    DOWNSAMPLING,
+    KIND_LABELS,
+    BlockChange,
+    FeatureAnalysis,
+    block_changes,
+)
+from course_lib.analysis.robustness import BandDrops, NoiseSweep
+from course_lib.config import Profile
+from course_lib.plots.style import family_label
+from course_lib.report.frequency import (
+    FILTER_FAMILIES,
+    FOURIER,
+    PAPER_SIGNS,
+    VARIANCE,
+    c6_verdict,
+    format_change,
+    kind_means,
+    main_magnitude,
+    normalized_band_drops,
+    percent,
+)
+from course_lib.report.prose import compare, sign_word, versus_chance
+from course_lib.report.verdicts import (
+    NOT,
+    PARTLY,
+    REPRODUCED,
+    filter_verdict,
+    normalized_drop,
+)
+
+_CATEGORIES = {  # a block category (BlockChange.category) in words
+    "MSA": "MSA blocks",
+    "MLP": "MLP blocks",
+    "Conv": "same-resolution Conv blocks",
+    DOWNSAMPLING: "downsampling Conv blocks",
+}
+
+
+def feature_glue(profile: Profile, analyses: Mapping[str, FeatureAnalysis]) -> dict[str, str]:
+    """C5 and C7 in words, for ``myst_nb.glue``: the ViT's grid (``grid``, ``points``), what each
+    kind of block does per model (``c5_blocks``, ``tilt_blocks``, ``c7_blocks``) and what the
+    verdict rests on (``c5_reading``, ``c7_reading``)."""
+    names = {f: n for f, n in profile.models.items() if n in analyses}
+    changes = block_changes({n: analyses[n] for n in names.values()})
+    vit = analyses[profile.models["vit"]].fourier
+    pooled = [profile.models[f] for f in FILTER_FAMILIES]
+    return {
+        "grid": f"{vit.sizes[-1]}×{vit.sizes[-1]}",
+        "points": str(len(vit.delta[-1])),
+        "c5_blocks": block_text(changes.fourier, names),
+        "tilt_blocks": block_text(changes.tilt, names, "the tilt"),
+        "c7_blocks": block_text(changes.variance, names, "the variance", VARIANCE),
+        "c5_reading": filter_reading(kind_means(changes.fourier, pooled), FOURIER),
+        "c7_reading": filter_reading(kind_means(changes.variance, pooled), VARIANCE),
+    }
+
+
+def block_text(
+    changes: Mapping[str, Sequence[BlockChange]],
+    names: Mapping[str, str],
+    quantity: str = "the high-frequency Δ",
+    style: tuple[str, str] = FOURIER,
+) -> str:
+    """What each kind of block does to ``quantity`` on average, per model, as a clause to
+    continue a sentence: "in the ViT, MSA blocks lower the high-frequency Δ (-0.3 on average
+    over 4), MLP blocks raise it (+0.12 on average over 4); in the ResNet, ...". ``names`` maps
+    the families to mention to their model names."""
+    clauses = []
+    for family, name in names.items():
+        groups: dict[str, list[float]] = {}
+        for c in changes.get(name, []):
+            groups.setdefault(c.category, []).append(c.change)
+        parts = []
+        for category in sorted(groups, key=_category_rank):
+            mean, count = float(np.mean(groups[category])), len(groups[category])
+            parts.append(
+                f"{_CATEGORIES.get(category, category)} {_verb(mean)} "
+                f"{'it' if parts or clauses else quantity} "
+                f"({format_change(mean, style)} on average over {count})"
+            )
+        if parts:
+            clauses.append(f"in the {family_label(family)}, " + ", ".join(parts))
+    return "; ".join(clauses)
+
+
+def filter_reading(means: Mapping[str, float], style: tuple[str, str] = FOURIER) -> str:
+    """What :func:`~course_lib.report.verdicts.filter_verdict` found in ``means`` (per block
+    kind), and the verdict: the core contrast (MSA below Conv) and the paper's signs."""
+    verdict = filter_verdict(means)
+    msa, conv = format_change(means["msa"], style), format_change(means["conv"], style)
+    if verdict == NOT:
+        return (
+            f"The MSA blocks' mean change ({msa}) is not below the Conv blocks' ({conv}): the "
+            f'core of the claim is reversed in this run, so the verdict is "{NOT}".'
+        )
+    against = [k for k, sign in PAPER_SIGNS.items() if k in means and not means[k] * sign > 0]
+    text = f"The MSA blocks' mean change ({msa}) is below the Conv blocks' ({conv})"
+    if against:
+        listed = " and ".join(
+            f"{KIND_LABELS[k]} ({format_change(means[k], style)})" for k in against
+        )
+        verb = "does" if len(against) == 1 else "do"
+        text += f", but {listed} {verb} not have the paper's sign"
+    else:
+        text += ", and every kind has the paper's sign"
+    return f'{text} (MSA negative, Conv and MLP positive): verdict "{verdict}".'
+
+
+def noise_glue(profile: Profile, sweeps: Mapping[str, NoiseSweep], chance: float) -> dict[str, str]:
+    """C6 in words: the swept magnitudes, each family's normalised loss below and above ½π at
+    :func:`main_magnitude` (``c6_<family>``), the ResNet against the ViT above ½π
+    (``c6_cross``), the verdict's reading (``c6_reading``) and every magnitude's mean loss over
+    all bands (``c6_magnitudes``)."""
+    magnitude = main_magnitude(profile)
+    out = {
+        "magnitude": f"{magnitude:g}",
+        "magnitudes": ", ".join(f"{m:g}" for m in profile.frequency.noise_magnitudes),
+        "chance": f"{chance:g} %",
+    }
+    drops, lines = {}, []
+    for family, name in profile.models.items():
+        if name in sweeps:
+            sweep = sweeps[name]
+            drops[family] = d = normalized_band_drops(sweep, chance, magnitude)
+            out[f"c6_{family}"] = noise_sentence(family, sweep.clean_accuracy, d)
+            shares = ", ".join(percent(s) for s in _mean_shares(sweep, chance))
+            lines.append(f"{shares} for the {family_label(family)}")
+    out["c6_magnitudes"] = (
+        f"Averaged over every band, the share of above-chance accuracy lost at RMS "
+        f"{out['magnitudes']} is " + "; ".join(lines) + "."
+    )
+    if {"resnet", "vit"} <= drops.keys():
+        res, vit = drops["resnet"], drops["vit"]
+        cross = compare(
+            "normalised loss above ½π",
+            ("the ResNet", res.high),
+            ("the ViT", vit.high),
+            words=("smaller", "larger"),
+            fmt=".2f",
+        )
+        out["c6_cross"] = "" if math.isnan(res.high - vit.high) else _sentence(cross)
+        out["c6_reading"] = c6_reading(res, vit)
+    return out
+
+
+def noise_sentence(family: str, clean: float, drops: BandDrops) -> str:
+    """One family's normalised loss above and below ½π, and where it is larger."""
+    if math.isnan(drops.high - drops.low):
+        return (
+            f"The {family_label(family)} (clean accuracy {clean:.1f} %) is at or below chance on "
+            "the clean images: its loss cannot be normalised."
+        )
+    where = sign_word(
+        drops.high - drops.low,
+        "smaller at high frequency than at low",
+        "larger at high frequency than at low",
+        "the same at high and low frequency",
+    )
+    return (
+        f"The {family_label(family)} (clean accuracy {clean:.1f} %) loses {percent(drops.high)} of "
+        f"its above-chance accuracy to noise above ½π and {percent(drops.low)} below: its loss is "
+        f"{where}."
+    )
+
+
+def c6_reading(resnet: BandDrops, vit: BandDrops) -> str:
+    """Which half of the C6 contrast holds, and the verdict
+    (:func:`~course_lib.report.frequency.c6_verdict`)."""
+    verdict = c6_verdict(resnet, vit)
+    if math.isnan(resnet.high + resnet.low + vit.high + vit.low):
+        return (
+            f"At RMS {resnet.magnitude:g}, a model at or below chance on the clean images has "
+            f'no loss to normalise: verdict "{verdict}".'
+        )
+    res = (
+        "the ResNet loses more above ½π than below, as in the paper"
+        if resnet.high > resnet.low
+        else "the ResNet loses no more above ½π than below, unlike the paper's ResNet"
+    )
+    vit_ = (
+        "the ViT loses no more above ½π than below, as in the paper"
+        if vit.high <= vit.low
+        else "the ViT loses more above ½π than below, unlike the paper's ViT"
+    )
+    why = {
+        REPRODUCED: "both halves of the contrast hold",
+        PARTLY: "one half of the contrast holds",
+        NOT: "both halves are reversed",
+    }[verdict]
+    return f'At RMS {resnet.magnitude:g}, {res}, and {vit_}: {why}, verdict "{verdict}".'
+
+
+def cue_glue(
+    profile: Profile, cues: Mapping[str, Mapping[str, float]], chance: float, images: int
+) -> dict[str, str]:
+    """Which cue each model reads (``cue_<family>``), and the ViT's texture-only accuracy
+    against chance (``cue_vit_high``), from ``images`` test images per cue set."""
+    out = {}
+    for family, name in profile.models.items():
+        if name in cues:
+            out[f"cue_{family}"] = cue_sentence(family, cues[name], chance, images)
+    vit = cues.get(profile.models["vit"])
+    if vit is not None:
+        where = versus_chance(vit["high"] / 100, chance / 100, images)
+        out["cue_vit_high"] = f"{vit['high']:.0f} % ({where}, chance {chance:g} %)"
+    return out
+
+
+def cue_sentence(family: str, accuracy: Mapping[str, float], chance: float, images: int) -> str:
+    """A model's accuracy on the texture-only and layout-only images, each against chance (95 %
+    interval of ``images`` draws), and the cue it relies on more."""
+    high, low = accuracy["high"], accuracy["low"]
+    high_vs, low_vs = (versus_chance(a / 100, chance / 100, images) for a in (high, low))
+    if "above chance" not in (high_vs, low_vs):
+        reads = "neither cue alone carries it above chance"
+    elif high == low:
+        reads = "it reads both cues alike"
+    else:
+        reads = f"it relies more on the {'texture' if high > low else 'layout'}"
+    return (
+        f"The {family_label(family)} scores {high:.0f} % on texture-only images ({high_vs}) and "
+        f"{low:.0f} % on layout-only images ({low_vs}), {accuracy['both']:.0f} % with both "
+        f"cues: {reads}."
+    )
+
+
+def _mean_shares(sweep: NoiseSweep, chance: float) -> list[float]:
+    """Per magnitude, the mean drop over every band as a share of the accuracy above chance."""
+    clean = sweep.clean_accuracy
+    return [normalized_drop(clean, clean - float(row.mean()), chance) for row in sweep.drop]
+
+
+def _verb(value: float) -> str:
+    return sign_word(value, "lower", "raise", "do not change")
+
+
+def _category_rank(category: str) -> int:
+    order = [*KIND_LABELS.values(), DOWNSAMPLING]
+    return order.index(category) if category in order else len(order)
+
+
+def _sentence(text: str) -> str:
+    """``text`` with a capital first letter and a full stop."""
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith(".") else text + "."
+
+
+__all__ = [
+    "block_text",
+    "c6_reading",
+    "cue_glue",
+    "cue_sentence",
+    "feature_glue",
+    "filter_reading",
+    "noise_glue",
+    "noise_sentence",
+]
