@@ -1,4 +1,5 @@
-"""Chapter 04: build-up bookkeeping, the C8 verdicts, the course summary, and one tiny real run."""
+"""Chapter 04: build-up bookkeeping, the C8 verdict over seeds, chance-aware lesion sentences, the
+course summary, and one tiny real run."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import math
 import pytest
 import torch
 
+from course_lib.analysis.evaluation import Metrics
 from course_lib.analysis.lesion import LesionResult
 from course_lib.analysis.robustness import NoiseSweep
+from course_lib.cache import cache_root
 from course_lib.chapters import ch04_alternet as ch
 from course_lib.chapters import precompute_steps
 from course_lib.chapters import summary as course
 from course_lib.config import get_profile
 from course_lib.plots.alternet import figure_buildup, figure_families, figure_lesions
-from course_lib.report import Comparison
+from course_lib.report import Comparison, prose
 from course_lib.report import alternet as report
+from course_lib.report import families as c8
+from course_lib.report import lesions as lesion_report
 from course_lib.report import summary as report_summary
 
 
@@ -33,24 +38,27 @@ def test_buildup_steps_come_from_the_profile():
     assert default == [(0, 0, 0), (0, 1, 1)]
 
 
-def test_buildup_model_reuses_the_shared_runs(monkeypatch):
+def test_buildup_model_reuses_the_shared_runs_at_the_first_seed(monkeypatch):
     calls = []
     monkeypatch.setattr(ch, "trained_model", lambda name, **kw: calls.append((name, kw)))
-    profile = get_profile("laptop")
+    profile = get_profile("laptop", seeds=(3, 4))
     for step in [(0, 0, 0), (0, 0, 1), (0, 1, 1), (1, 1, 1)]:
         ch.buildup_model(profile, step)
+    first = {"profile": profile, "seed": 3}
     assert calls == [
-        ("resnet", {"profile": profile}),
-        ("resnet_mini", {"profile": profile, "msa_blocks": (0, 0, 1)}),
-        ("alternet", {"profile": profile}),  # (0, 1, 1) on resnet_mini *is* alternet_mini
-        ("resnet_mini", {"profile": profile, "msa_blocks": (1, 1, 1)}),
+        ("resnet", first),
+        ("resnet_mini", first | {"msa_blocks": (0, 0, 1)}),
+        ("alternet", first),  # (0, 1, 1) on resnet_mini *is* alternet_mini
+        ("resnet_mini", first | {"msa_blocks": (1, 1, 1)}),
     ]
 
 
-def _run(name, acc, nll=1.0):
+def _run(name, acc, nll=1.0, seed=0, num_classes=10):
     return report.RunSummary(
         name=name,
+        seed=seed,
         params=10,
+        num_classes=num_classes,
         test_accuracy=acc,
         test_nll=nll,
         train_nll=nll,
@@ -59,134 +67,242 @@ def _run(name, acc, nll=1.0):
     )
 
 
-def test_buildup_rows():
-    result = report.BuildUp(
-        steps=[(0, 0, 0), (0, 0, 1), (0, 1, 1), (1, 1, 1)],
-        runs=[_run("r", 80), _run("r", 82), _run("a", 81), _run("r", 81, nll=0.5)],
-        resnet_second_seed=_run("r", 81.5, nll=1.2),  # noise: 1.5 pp, NLL 0.2
-    )
+def _buildup(accuracies, nlls=None, seeds=((80.0, 1.0), (81.5, 1.2))):
+    nlls = nlls or [1.0] * len(accuracies)
+    steps = [(0, 0, 0), (0, 0, 1), (0, 1, 1), (1, 1, 1)][: len(accuracies)]
+    runs = [_run("r", a, n) for a, n in zip(accuracies, nlls, strict=True)]
+    resnet = [_run("r", a, n, seed=s) for s, (a, n) in enumerate(seeds)]
+    return report.BuildUp(steps=steps, runs=runs, resnet_seeds=resnet)
+
+
+def test_buildup_rows_judge_each_step_against_the_seed_range():
+    result = _buildup([80, 82, 81, 81], nlls=[1.0, 1.0, 1.0, 0.5])  # seeds: 1.5 pp, NLL 0.2
     spread = report.seed_spread(result)
-    assert (spread.test_accuracy, spread.test_nll) == pytest.approx((1.5, 0.2))
+    assert (spread.test_accuracy, spread.test_nll, spread.seeds) == pytest.approx((1.5, 0.2, 2))
     rows = report.buildup_rows(result)
     assert [r.helped for r in rows] == [None, True, False, True]  # the last: same acc, lower NLL
     assert [r.beyond_noise for r in rows] == [None, True, False, True]
     marks = [report.helped_mark(r) for r in rows]
     assert marks == ["", "✅ yes", "≈ within seed noise (worse)", "✅ yes"]
-    assert [r.change for r in rows] == [
-        "plain ResNet",
+    assert [r.change for r in rows][1:] == [
         "+1 MSA in stage 3",
         "+1 MSA in stage 2",
         "+1 MSA in stage 1",
     ]
-    html = report.buildup_table_html(result, spread_seed=ch.SPREAD_SEED)
-    assert html.count("<tr>") == 6 and "seed 1 (noise floor)" in html
-    values = report.buildup_glue(result)
-    assert values["c8_first_effect"] == "helped" and values["c8_first_metric"] == "accuracy"
-    assert values["c8_first_ratio"] == "1.3 times"  # 2 pp against a spread of 1.5 pp
-    assert values["c8_best_step"] == "MSA blocks (0, 0, 1)" and values["c8_best_acc"] == "82.00"
-    assert values["c8_last_effect"] == "helped" and values["c8_last_step"] == "(1, 1, 1)"
-    assert values["c8_spread_acc"] == "1.50" and values["c8_spread_nll"] == "0.2000"
+    html = report.buildup_table_html(result)
+    assert html.count("<tr>") == 6 and "plain ResNet, seed 1 (noise floor)" in html
+    three = _buildup([80, 82], seeds=((80.0, 1.0), (83.0, 1.1), (79.0, 0.9)))
+    assert report.seed_spread(three).test_accuracy == pytest.approx(4.0)  # max − min
 
 
-def test_buildup_glue_when_within_noise_and_the_seeds_agree():
-    result = report.BuildUp(
-        steps=[(0, 0, 0), (0, 0, 1)],
-        runs=[_run("r", 80, nll=1.0), _run("r", 80, nll=0.9)],
-        resnet_second_seed=_run("r", 80, nll=1.0),  # the seeds agree exactly
-    )
-    values = report.buildup_glue(result)
-    assert values["c8_first_metric"] == "NLL" and values["c8_first_effect"] == "helped"
-    assert values["c8_first_ratio"].startswith("infinitely many times")
-    slower = dataclasses.replace(result, resnet_second_seed=_run("r", 80, nll=1.5))
-    values = report.buildup_glue(slower)
-    assert values["c8_first_effect"] == "changed the result by less than the seed noise"
-    assert values["c8_best_step"] == "MSA blocks (0, 0, 1)"
+def test_buildup_text_follows_the_numbers_and_the_seeds():
+    text = report.buildup_text(_buildup([80, 82]))
+    assert text.startswith("The first step (+1 MSA in stage 3) helped")
+    assert "seeds (0, 1) span 1.50 points" in text and "by 1.3 times that range" in text
+    worse = report.buildup_text(_buildup([80, 78]))
+    assert "(+1 MSA in stage 3) hurt" in worse and "the plain ResNet (80.00 %)" in worse
+    one_seed = report.buildup_text(_buildup([80, 80.5], seeds=((80.0, 1.0),)))
+    assert "one seed (0)" in one_seed and "not measured" in one_seed
 
 
-def _fake_results(alternet_wins: bool):
-    """Results in which every C8 check holds (or, with ``alternet_wins=False``, none does)."""
-    good, bad = (85.0, 70.0) if alternet_wins else (70.0, 85.0)
-    families = {}
-    for family, acc in {"resnet": bad, "local_vit": 60.0, "vit": 50.0, "alternet": good}.items():
-        sweep = NoiseSweep(
-            centers=torch.tensor([0.5]),
-            magnitudes=torch.tensor([1.0]),
-            width=0.1,
-            clean_accuracy=acc,
-            accuracy=torch.tensor([[acc - 5]], dtype=torch.float64),
-            drop=torch.tensor([[5.0]], dtype=torch.float64),
-            num_samples=10,
-        )
-        if family == "vit" and not alternet_wins:
-            sweep.accuracy += 50
-        run = _run(family, 90.0 if family == "vit" and not alternet_wins else acc)
-        families[family] = report.FamilyRun(**dataclasses.asdict(run), noise=sweep)
-    buildup = report.BuildUp(
-        steps=[(0, 0, 0), (0, 0, 1)],
-        runs=[_run("r", bad), _run("r", good)],
-        resnet_second_seed=_run("r", bad + 1),
+@pytest.mark.parametrize(
+    ("accuracies", "expected"),
+    [
+        ([80, 82, 84], "reproduced"),  # each step beyond the 1.5 pp seed range
+        ([80, 81, 83], "partly"),  # better in the end, the first step within the noise
+        ([80, 83, 81], "not reproduced"),  # a step hurts beyond the noise
+        ([80, 81, 79.9], "not reproduced"),  # the last step no better than the ResNet
+    ],
+)
+def test_buildup_verdict(accuracies, expected):
+    assert report.buildup_verdict(report.buildup_rows(_buildup(accuracies))) == expected
+
+
+def _sweep(clean, noisy):
+    """A sweep over one high band (0.9π) at one magnitude."""
+    return NoiseSweep(
+        centers=torch.tensor([0.9]),
+        magnitudes=torch.tensor([1.0]),
+        width=0.1,
+        clean_accuracy=clean,
+        accuracy=torch.tensor([[noisy]], dtype=torch.float64),
+        drop=torch.tensor([[clean - noisy]], dtype=torch.float64),
+        num_samples=2000,
     )
 
-    def lesion(kinds, drops):
-        drop = torch.tensor(drops, dtype=torch.float64)
-        names = [f"stages.{i}.0" for i in range(len(kinds))]
-        return LesionResult(names, kinds, 90.0, 0.5, 90.0 - drop, drop + 0.5, drop, 10)
 
-    sign = 1 if alternet_wins else -1
-    lesions = {
-        "resnet": lesion(["conv"] * 4, [13.7, 7.3, 4.7, 2.2][::sign]),
-        "alternet": lesion(["conv", "msa", "conv", "msa"], [0.5, 1.9, 0.4, 1.8][::sign]),
-        "local_vit": lesion(["msa", "mlp"], [1.0, 0.5] if alternet_wins else [20.0, 0.5]),
-    }
-    return buildup, families, lesions
+def _families(alternet, resnet, vit=(50.0, 52.0)):
+    """A comparison from ``family: [(clean, noisy) per seed]``; chance is 10 %."""
+    runs, noise = {}, {}
+    for family, seeds in {"resnet": resnet, "alternet": alternet}.items():
+        runs[family] = [_run(family, c, seed=s) for s, (c, _) in enumerate(seeds)]
+        noise[family] = [_sweep(c, n) for c, n in seeds]
+    runs["vit"] = [_run("vit", a, seed=s) for s, a in enumerate(vit)]
+    runs["local_vit"] = [_run("local_vit", 60.0, seed=s) for s in range(len(vit))]
+    return c8.FamilyComparison(runs=runs, noise=noise)
 
 
-@pytest.mark.parametrize("alternet_wins", [True, False])
-def test_comparisons_verdicts_follow_the_numbers(monkeypatch, alternet_wins):
-    buildup, families, lesions = _fake_results(alternet_wins)
-    monkeypatch.setattr(ch, "build_up", lambda p: buildup)
-    monkeypatch.setattr(ch, "family_comparison", lambda p: families)
-    monkeypatch.setattr(ch, "lesions", lambda p: lesions)
-    rows = ch.comparisons(get_profile("smoke"))
-    assert len(rows) == 6 and all(r.claim.startswith("C8:") for r in rows)
-    expected = "reproduced" if alternet_wins else "not reproduced"
-    assert [r.verdict for r in rows] == [expected] * 6
-    assert "≈ read from Fig. 12" in rows[0].paper and "≈ read from Fig. 10b" in rows[3].paper
+def test_high_frequency_drop_is_normalised_by_what_lies_above_chance():
+    c = _families(alternet=[(90.0, 50.0), (70.0, 40.0)], resnet=[(9.0, 9.0), (50.0, 30.0)])
+    assert c.high_drop("alternet") == pytest.approx({0: 0.5, 1: 0.5})  # 40/80, 30/60
+    assert math.isnan(c.high_drop("resnet")[0]) and c.high_drop("resnet")[1] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("alternet_wins", [True, False])
-def test_prose_follows_the_numbers(alternet_wins):
-    _, families, lesions = _fake_results(alternet_wins)
-    values = report.family_glue(families)
-    if alternet_wins:
-        assert values["c8_ranking"] == "AlterNet > ResNet > local ViT > ViT"
-        assert values["c8_noise_ranking"] == "AlterNet > ResNet > local ViT > ViT"
+@pytest.mark.parametrize(
+    ("alternet", "resnet", "verdict", "which"),
+    [
+        ([(82, 70), (84, 72)], [(80, 50), (81, 50)], "reproduced", "accuracy and robustness"),
+        ([(82, 40), (84, 40)], [(80, 60), (81, 60)], "reproduced", "accuracy"),
+        ([(78, 70), (79, 70)], [(80, 50), (81, 50)], "reproduced", "robustness"),
+        # reversed on both: behind on accuracy, a larger share lost to the noise
+        ([(78, 40), (79, 40)], [(80, 60), (81, 60)], "not reproduced", "neither"),
+        # seed 0 favours AlterNet, the means do not: the verdict uses the means
+        ([(90, 20), (70, 20)], [(85, 60), (80, 60)], "not reproduced", "neither"),
+    ],
+)
+def test_c8_verdict_and_sentence(alternet, resnet, verdict, which):
+    c = _families(alternet, resnet)
+    assert c8.c8_verdict(c) == (verdict, which)
+    text = c8.c8_text(c)
+    if verdict == "reproduced":
+        assert f"at least as good as the ResNet on {which}: C8 is reproduced" in text
     else:
-        assert values["c8_ranking"] == "ViT > ResNet > AlterNet > local ViT"
-        assert values["c8_noise_ranking"] == "ViT > ResNet > AlterNet > local ViT"
-    assert values["c8_alternet_acc"] == f"{families['alternet'].test_accuracy:.2f}"
-    values = report.lesion_glue(lesions)
-    assert values["c8_les_res_first"] == ("10.5" if alternet_wins else "3.5")
-    assert values["c8_les_res_reading"].startswith("as in the paper" if alternet_wins else "unlike")
-    assert ("as the paper finds" in values["c8_les_alt_reading"]) == alternet_wins
-    listing = report.lesion_listing(lesions)
-    assert listing.splitlines()[0] == "ResNet: clean accuracy 90.0 %, NLL 0.5000"
-    assert "without stages.1.0 ( msa)" in listing
+        assert "behind the ResNet on accuracy and on high-frequency robustness" in text
+        assert "C8 is not reproduced" in text
+    alt, res = (sum(a for a, _ in seeds) / len(seeds) for seeds in (alternet, resnet))
+    relation = "higher" if alt > res else "lower"
+    assert f"mean test accuracy ({alt:.2f}) is {relation} than the ResNet's ({res:.2f})" in text
 
 
-def test_lesion_summary():
-    _, _, lesions = _fake_results(True)
-    alt = report.lesion_summary(lesions["alternet"])
-    assert alt.first_half == pytest.approx(1.2) and alt.second_half == pytest.approx(1.1)
-    assert (alt.largest_index, alt.largest_name, alt.largest_kind) == (1, "stages.1.0", "msa")
-    assert alt.mean("msa") == pytest.approx(1.85) and alt.msa_matter_more
-    res = report.lesion_summary(lesions["resnet"])
-    assert math.isnan(res.mean("msa")) and not res.msa_matter_more
+def test_c8_sentence_says_when_the_gap_is_within_the_seeds_and_when_a_drop_is_undefined():
+    within = c8.c8_text(_families([(80, 70), (84, 70)], [(81, 60), (82, 60)]))
+    assert "no larger than the wider of the two models' ranges over seeds (4.00)" in within
+    beyond = c8.c8_text(_families([(90, 70), (91, 70)], [(80, 60), (81, 60)]))
+    assert "larger than the wider of the two models' ranges over seeds (1.00)." in beyond
+    at_chance = c8.c8_text(_families([(8, 8), (9, 9)], [(80, 60), (81, 60)]))
+    assert "cannot be compared" in at_chance and "robustness cannot be compared" in at_chance
+    single = _families([(82, 70)], [(80, 50)], vit=(50.0,))
+    assert "With one seed" in c8.c8_text(single)
+
+
+def test_the_c8_row_alone_decides_the_claim(monkeypatch):
+    c = _families([(78, 40), (79, 40)], [(80, 60), (81, 60)], vit=(90.0, 91.0))
+    monkeypatch.setattr(ch, "build_up", lambda p: _buildup([80, 82]))
+    monkeypatch.setattr(ch, "family_comparison", lambda p: c)
+    monkeypatch.setattr(ch, "lesions", lambda p: _study(resnet_drops=[80, 80, 5, 5]))
+    rows = ch.comparisons(get_profile("smoke"))
+    assert [r.claim[:3] for r in rows].count("C8:") == 1 and rows[0].claim.startswith("C8:")
+    assert rows[0].verdict == "not reproduced" and "at least as good on: neither" in rows[0].ours
+    assert "seed 0: 78.00, seed 1: 79.00" in rows[0].ours
+    assert "≈ read from Fig. 12" in rows[0].paper and "≈ read from Fig. 10b" in rows[3].paper
+    assert rows[2].verdict == "reproduced"  # the build-up: +2 pp against a 1.5 pp seed range
+    assert rows[3].verdict == "reproduced"  # the ResNet's first half costs more
+    assert "2 of 4 ResNet lesions" in rows[5].ours  # two lesions reach chance (10 %)
+    chapters = {notebook: claims for notebook, (_, claims) in course.CHAPTERS.items()}
+    summary = report_summary.claim_verdicts(chapters, rows)
+    assert next(s for s in summary if s.claim == "C8").verdict == "not reproduced"
+
+
+def _lesion(kinds, drops, clean=90.0, n=1000):
+    drop = torch.tensor(drops, dtype=torch.float64)
+    names = [f"stages.{i}.0" for i in range(len(kinds))]
+    return LesionResult(names, kinds, clean, 0.5, clean - drop, drop + 0.5, drop, n)
+
+
+def _study(resnet_drops=(13.7, 7.3, 4.7, 2.2), alternet_drops=(0.5, 1.9, 0.4, 1.8), clean=90.0):
+    return lesion_report.LesionStudy(
+        results={
+            "resnet": _lesion(["conv"] * 4, list(resnet_drops), clean),
+            "alternet": _lesion(["conv", "msa", "conv", "msa"], list(alternet_drops), clean),
+            "local_vit": _lesion(["msa", "mlp"], [1.0, 0.5], clean),
+        },
+        chance=10.0,
+    )
+
+
+def test_lesion_sentences_when_every_lesion_stays_above_chance():
+    study = _study()
+    text = lesion_report.lesion_text(study)
+    assert "The ResNet (90.0 % clean) stays above chance after every single lesion" in text
+    assert "as the paper finds, the early units matter more" in text
+    assert "as the paper finds, it leans on its MSA blocks" in text
+    assert "The local ViT's largest single drop (1.0) is smaller than the ResNet's (13.7)" in text
+    assert "cannot" not in text
+    assert lesion_report.lesion_verdicts(study) == dict.fromkeys(
+        ("resnet_early", "alternet_msa", "local_small"), "reproduced"
+    )
+    reversed_ = _study(resnet_drops=[2.2, 4.7, 7.3, 13.7], alternet_drops=[1.9, 0.5, 1.8, 0.4])
+    text = lesion_report.lesion_text(reversed_)
+    assert "unlike in the paper, the later units matter at least as much here" in text
+    assert "unlike in the paper, its MSA blocks matter no more than its Conv blocks" in text
+    verdicts = lesion_report.lesion_verdicts(reversed_)
+    assert verdicts["resnet_early"] == verdicts["alternet_msa"] == "not reproduced"
+    partly = _study(alternet_drops=[3.0, 2.5, 0.1, 2.5])  # MSAs cost more, the largest a Conv
+    assert lesion_report.lesion_verdicts(partly)["alternet_msa"] == "partly"
+
+
+def test_lesion_sentences_when_lesions_reach_chance():
+    # the laptop run's pattern: clean 77.5 %, second half at chance (drop 67.5 = clean − chance)
+    study = _study(resnet_drops=[53.5, 53.5, 67.5, 67.5], clean=77.5)
+    text = lesion_report.lesion_text(study)
+    assert "Chance is 10.0 % (± 1.9 points for 1,000 test images)" in text
+    assert "falls to chance when any one of 2 of its 4 units is removed" in text
+    assert "cannot be ranked against each other" in text
+    assert "unlike in the paper, the later units matter at least as much here" in text
+    assert "ResNets depend most on their early units" not in text
+    one = lesion_report.lesion_text(_study(resnet_drops=[79.0, 5.0, 3.0, 1.0]))
+    assert "falls to chance without stages.0.0: that lesion takes everything" in one
+    listing = lesion_report.lesion_listing(study)
+    assert listing.splitlines()[0] == "ResNet: clean accuracy 77.5 %, NLL 0.5000 (chance 10.0 %)"
+    assert listing.count("→ at chance") == 2
+
+
+def test_lesion_sentences_when_a_model_is_at_chance_before_any_lesion():
+    study = _study(clean=11.0)  # within 1.9 points of 10 % on 1,000 images
+    text = lesion_report.lesion_text(study)
+    assert "The ResNet is at chance before any lesion (11.0 %): its lesions cannot rank" in text
+    assert "first half" not in text and "MSA block's mean drop" not in text
+    assert set(lesion_report.lesion_verdicts(study).values()) == {"not reproduced"}
+
+
+@pytest.mark.parametrize(
+    ("lesioned", "expected"),
+    [
+        (17.5, "above chance (10.0 %); its NLL goes from 0.5 to 2. It keeps 11% of the accuracy"),
+        (10.5, "at chance (10.0 %); its NLL goes from 0.5 to 2. This lesion takes everything"),
+    ],
+)
+def test_removal_sentence_is_chance_aware(lesioned, expected):
+    clean, without = Metrics(0.5, 20.0, 2000), Metrics(2.0, 100 - lesioned, 2000)
+    text = lesion_report.removal_text("AlterNet", ["stages.2.1"], clean, without, 10.0)
+    assert text.startswith(f"Without stages.2.1, AlterNet classifies {lesioned:.1f} % of the 2,000")
+    assert expected in text and "still classifies" not in text
+    at_chance = lesion_report.removal_text(
+        "AlterNet", ["x"], Metrics(2.3, 89.0, 2000), without, 10.0
+    )
+    assert at_chance.endswith(
+        "The model is at chance before the lesion, so the lesion measures nothing."
+    )
+
+
+def test_over_seeds_lists_each_seed_with_mean_and_range():
+    assert prose.over_seeds({0: 80.1, 1: 82.3}, ".1f") == (
+        "mean 81.2, range 80.1–82.3 (seed 0: 80.1, seed 1: 82.3)"
+    )
+    assert prose.over_seeds({0: 80.1}, ".1f") == "80.1 (seed 0 only)"
+    assert (
+        prose.over_seeds({0: float("nan"), 1: 0.3}, ".1f") == "mean n/a (seed 0: n/a, seed 1: 0.3)"
+    )
+    with pytest.raises(ValueError, match="at least one seed"):
+        prose.over_seeds({})
 
 
 def test_describe_architecture():
     text = report.describe_architecture("alternet_tiny")
     assert text.splitlines()[0].startswith("stage 1 (32×32, width")
+    assert "(8×8" in text.splitlines()[-1] and "(15×15" in report.describe_architecture(
+        "resnet_tiny", image_size=30
+    )
     assert "MSA" in text.splitlines()[-1] and "MSA" not in report.describe_architecture(
         "resnet_tiny"
     )
@@ -241,10 +357,20 @@ def test_steps_are_registered():
         assert f"ch04_alternet.{name}" in steps
 
 
+def test_high_bands_need_a_band_above_half_pi():
+    assert ch.high_bands(get_profile("laptop")) == (0.7, 0.9)
+    smoke = get_profile("smoke")
+    low_only = dataclasses.replace(
+        smoke, frequency=dataclasses.replace(smoke.frequency, noise_centers=(0.1, 0.5))
+    )
+    with pytest.raises(ValueError, match="above 0.5π"):
+        ch.high_bands(low_only)
+
+
 @pytest.fixture
 def micro_profile():
-    """The smoke profile cut to a few images: every code path runs in seconds."""
-    smoke = get_profile("smoke")
+    """The smoke profile cut to a few images, at two seeds: every code path runs in seconds."""
+    smoke = get_profile("smoke", seeds=(0, 1))
     return dataclasses.replace(
         smoke,
         name="micro",
@@ -253,35 +379,44 @@ def micro_profile():
         train=dataclasses.replace(smoke.train, batch_size=16),
         frequency=dataclasses.replace(
             smoke.frequency,
-            noise_centers=(0.5,),
+            noise_centers=(0.3, 0.9),  # only the band above ½π is used
             noise_magnitudes=(0.25, 0.5),  # only the strongest is used
+            noise_images=12,
         ),
         analysis_test_images=8,
     )
 
 
-def test_tiny_end_to_end_and_cached(micro_profile, monkeypatch):
+def test_tiny_end_to_end_at_two_seeds_and_cached(micro_profile, monkeypatch):
     buildup = ch.build_up(micro_profile)
     families = ch.family_comparison(micro_profile)
     lesions = ch.lesions(micro_profile)
+    # each family at both seeds, each trained once, and the build-up's one step of its own
+    # (smoke's alternet_tiny has two blocks in stage 3, so (0, 0, 1) on resnet_tiny is not it)
+    assert len(list((cache_root() / "trained").iterdir())) == 2 * len(ch.FAMILIES) + 1
     assert [tuple(s) for s in buildup.steps] == [(0, 0, 0), (0, 0, 1)]
-    assert set(families) == set(ch.FAMILIES)
-    assert families["resnet"].test_accuracy == buildup.runs[0].test_accuracy
-    sweep = families["vit"].noise
-    assert families["vit"].name == "vit_tiny"
-    assert sweep.accuracy.shape == (1, 1) and sweep.num_samples == 8
-    assert sweep.magnitudes.tolist() == [0.5]
-    assert lesions["alternet"].kinds == ["conv", "conv", "conv", "msa"]
-    assert lesions["resnet"].num_samples == 8  # frequency_test_images
+    assert [r.seed for r in buildup.resnet_seeds] == [0, 1]
+    assert {f: [r.seed for r in runs] for f, runs in families.runs.items()} == dict.fromkeys(
+        ch.FAMILIES, [0, 1]
+    )
+    assert buildup.resnet_seeds == families.runs["resnet"]
+    assert set(families.noise) == {"resnet", "alternet"}
+    sweep = families.noise["alternet"][1]
+    assert sweep.centers.tolist() == pytest.approx([0.9]) and sweep.magnitudes.tolist() == [0.5]
+    assert sweep.num_samples == 12  # profile.frequency.noise_images
+    assert lesions.results["alternet"].kinds == ["conv", "conv", "conv", "msa"]
+    assert lesions.results["resnet"].num_samples == 8 and lesions.chance == 10.0
+    html = c8.family_table_html(families)
+    assert html.count("<td>0</td>") == html.count("<td>1</td>") == len(ch.FAMILIES)  # seeds
     rows = ch.comparisons(micro_profile)
-    assert len(rows) == 6
+    assert len(rows) == 6 and "seed 0: " in rows[0].ours and "seed 1: " in rows[0].ours
     # everything comes from the cache now, as the same dataclasses: no training, no analysis
     monkeypatch.setattr(ch, "trained_model", lambda *a, **k: pytest.fail("recomputed"))
     assert ch.build_up(micro_profile) == buildup
-    assert isinstance(ch.family_comparison(micro_profile)["vit"], report.FamilyRun)
-    assert isinstance(ch.lesions(micro_profile)["resnet"], LesionResult)
+    assert isinstance(ch.family_comparison(micro_profile), c8.FamilyComparison)
+    assert isinstance(ch.lesions(micro_profile).results["resnet"], LesionResult)
     figures = (
-        figure_buildup(report.buildup_rows(buildup), buildup.resnet_second_seed, ch.PAPER_BUILDUP),
+        figure_buildup(report.buildup_rows(buildup), buildup.resnet_seeds, ch.PAPER_BUILDUP),
         figure_families(families, ch.PAPER_ACCURACY, ch.PAPER_CORRUPTED),
         figure_lesions(lesions),
     )

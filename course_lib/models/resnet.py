@@ -37,6 +37,16 @@ class ResNetConfig:
     window: int = 4  # side of the local attention window (tokens = pixels of the feature map)
     drop_path: float = 0.0  # stochastic depth rate, growing linearly to this value
 
+    def stage_sides(self, image_size: int) -> tuple[int, ...]:
+        """Side of each stage's feature maps for ``image_size`` inputs: the first stage keeps
+        the stem's resolution, each later one halves it with a stride-2 block (rounding up, as
+        a padded 3×3 or a 1×1 convolution of stride 2 does): ``(32, 16, 8)`` for 32 and 3 stages.
+        """
+        sides = [image_size]
+        for _ in self.depths[1:]:
+            sides.append((sides[-1] + 1) // 2)
+        return tuple(sides)
+
 
 class Stem(nn.Module):
     """CIFAR-style stem: one 3×3 convolution at full resolution (its output is depth 0)."""
@@ -80,11 +90,10 @@ class ResNet(nn.Module):
         self.config = c
         self.stem = Stem(c.stem_width)
         total, done = sum(c.depths), 0
-        stages, in_ch, side = [], c.stem_width, image_size
-        stage_specs = zip(c.widths, c.depths, c.msa_blocks, strict=True)
-        for s, (width, depth, n_msa) in enumerate(stage_specs):
+        stages, in_ch = [], c.stem_width
+        stage_specs = zip(c.widths, c.depths, c.msa_blocks, c.stage_sides(image_size), strict=True)
+        for s, (width, depth, n_msa, side) in enumerate(stage_specs):
             stride = 1 if s == 0 else 2
-            side = (side + stride - 1) // stride
             if n_msa and side % c.window:
                 raise ValueError(
                     f"stage {s + 1} has a {side}×{side} feature map, not divisible by the "

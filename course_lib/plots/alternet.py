@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from course_lib.analysis.lesion import LesionResult
@@ -23,7 +24,9 @@ from course_lib.plots.style import (
 )
 
 if TYPE_CHECKING:  # the chapter's result types, read here by their fields only
-    from course_lib.report.alternet import BuildUpRow, FamilyRun, RunSummary
+    from course_lib.report.alternet import BuildUpRow, RunSummary
+    from course_lib.report.families import FamilyComparison
+    from course_lib.report.lesions import LesionStudy
 
 HELPED_COLORS = {True: "#1a9850", False: "#d73027", None: "#777777"}
 
@@ -33,7 +36,7 @@ def plot_buildup(
     accuracy: Sequence[float],
     nll: Sequence[float],
     helped: Sequence[bool | None] | None = None,
-    reference: tuple[float, float] | None = None,
+    seed_range: Sequence[tuple[float, float]] | None = None,
     paper_accuracy: Sequence[float] | None = None,
     paper_extra: tuple[float, float] | None = None,
 ) -> Figure:
@@ -41,9 +44,9 @@ def plot_buildup(
 
     ``steps`` are the MSA blocks per stage of each step (the first: the plain ResNet).
     ``helped[i]``: True (green) if step ``i`` helped, False (red) if it hurt, None (grey) for the
-    first step or a change within the noise; default: green/red by accuracy. ``reference``:
-    ``(accuracy, nll)`` of the ResNet trained with another seed, drawn as a band from the first
-    step's value (the run-to-run noise). ``paper_accuracy[i]`` is the paper's accuracy with
+    first step or a change within the noise; default: green/red by accuracy. ``seed_range``:
+    ``[(low, high) accuracy, (low, high) NLL]`` of the plain ResNet over its seeds, drawn as a
+    band (the run-to-run noise). ``paper_accuracy[i]`` is the paper's accuracy with
     ``i`` MSAs; ``paper_extra`` the range it gives for one MSA more.
     """
     labels = ["ResNet" if not any(s) else str(tuple(s)) for s in steps]
@@ -56,10 +59,8 @@ def plot_buildup(
         for k, (ax, values, ylabel) in enumerate(
             ((axes[0], accuracy, "Test accuracy (%)"), (axes[1], nll, "Test NLL (nats)"))
         ):
-            if reference is not None:
-                low, high = sorted((values[0], reference[k]))
-                ax.axhspan(low, high, color="#999999", alpha=0.3, lw=0)
-                ax.axhline(reference[k], color="#777777", lw=1, ls="--")
+            if seed_range is not None:
+                ax.axhspan(*seed_range[k], color="#999999", alpha=0.3, lw=0)
             ax.plot(x, values, color=FAMILY_COLORS["alternet"], lw=1.5, zorder=1)
             ax.scatter(
                 x, values, s=60, zorder=2, color=[HELPED_COLORS[h] for h in helped], ec="white"
@@ -76,8 +77,8 @@ def plot_buildup(
             Patch(color=HELPED_COLORS[False], label="step hurt"),
             Patch(color=HELPED_COLORS[None], label="ResNet / within noise"),
         ]
-        if reference is not None:
-            handles.append(Patch(color="#999999", alpha=0.3, label="ResNet, 2 seeds"))
+        if seed_range is not None:
+            handles.append(Patch(color="#999999", alpha=0.3, label="ResNet, range over seeds"))
         axes[1].legend(handles=handles, loc="best", fontsize="small")
         if paper_accuracy is not None:
             ax = axes[2]
@@ -113,13 +114,15 @@ def plot_buildup(
 
 def plot_family_comparison(
     labels: Mapping[str, str],
-    metrics: Mapping[str, Mapping[str, float]],
+    metrics: Mapping[str, Mapping[str, Sequence[float]]],
     paper: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Figure:
     """Bar charts of a few metrics for each model family, in the family colours.
 
-    ``labels[family]`` names the bars; ``metrics[title][family]`` holds one panel's values;
-    ``paper[title][family]`` adds a last panel of the paper's numbers (grouped bars).
+    ``labels[family]`` names the bars; ``metrics[title][family]`` holds one panel's values, one
+    per seed: the bar is their mean, the dots each seed, the line their range (a family absent
+    from a panel gets no bar). ``paper[title][family]`` adds a last panel of the paper's numbers
+    (grouped bars).
     """
     families = list(labels)
     n_panels = len(metrics) + (paper is not None)
@@ -128,10 +131,17 @@ def plot_family_comparison(
         axes = [axes] if n_panels == 1 else list(axes)
         colors = [color_for(f) for f in families]
         for ax, (title, values) in zip(axes, metrics.items(), strict=False):
-            heights = [values[f] for f in families]
-            ax.bar(range(len(families)), heights, color=colors)
-            for i, h in enumerate(heights):
-                ax.annotate(f"{h:.3g}", (i, h), ha="center", va="bottom", fontsize="small")
+            for i, f in enumerate(families):
+                if f not in values:
+                    continue
+                seeds = list(values[f])
+                mean = sum(seeds) / len(seeds)
+                ax.bar(i, mean, color=colors[i])
+                ax.vlines(i, min(seeds), max(seeds), color="black", lw=1)
+                ax.scatter([i] * len(seeds), seeds, color="black", s=12, zorder=3)
+                ax.annotate(
+                    f"{mean:.3g}", (i, max(seeds)), ha="center", va="bottom", fontsize="small"
+                )
             ax.set_xticks(range(len(families)), [labels[f] for f in families], rotation=20)
             ax.set_title(title, fontsize="medium")
             ax.margins(y=0.15)
@@ -180,13 +190,18 @@ def _stage_of(name: str) -> str | None:
     return m.group(1) if m else None
 
 
-def plot_lesions(results: Mapping[str, LesionResult], titles: Mapping[str, str] | None = None):
+def plot_lesions(
+    results: Mapping[str, LesionResult],
+    titles: Mapping[str, str] | None = None,
+    chance_drop: Mapping[str, float] | None = None,
+) -> Figure:
     """Accuracy drop when each unit is removed alone, one panel per model (paper Fig. 10b).
 
     Bars are coloured by the unit's kind (Conv, MSA, MLP); dotted lines separate stages. The
     panels share the y axis, so the size of the drops compares across models.
+    ``chance_drop[name]`` draws the drop that leaves that model at chance (dashed).
     """
-    titles = titles or {}
+    titles, chance_drop = titles or {}, chance_drop or {}
     with course_style():
         widths = [max(len(r.names), 6) for r in results.values()]
         fig, axes = plt.subplots(
@@ -205,14 +220,19 @@ def plot_lesions(results: Mapping[str, LesionResult], titles: Mapping[str, str] 
                 if stages[i] is not None and stages[i] != stages[i - 1]:
                     ax.axvline(i - 0.5, color="black", ls=":", lw=1)
             ax.axhline(0, color="black", lw=0.8)
+            if name in chance_drop:
+                ax.axhline(chance_drop[name], color="black", lw=1, ls="--", label="to chance")
             ax.set_xticks(list(x), [short_unit_name(n) for n in r.names], rotation=90)
             ax.set_title(titles.get(name, name), fontsize="medium")
             ax.set_xlabel("Removed unit (stage.block)" if stages[0] else "Removed sub-block")
         axes[0].set_ylabel("Accuracy drop (pp)")
         kinds = sorted({k for r in results.values() for k in r.kinds})
         labels = {"conv": "Conv block", "msa": "MSA block", "mlp": "MLP block"}
+        handles = [Patch(color=KIND_COLORS[k], label=labels.get(k, k)) for k in kinds]
+        if chance_drop:
+            handles.append(Line2D([], [], color="black", lw=1, ls="--", label="drop to chance"))
         axes[-1].legend(
-            handles=[Patch(color=KIND_COLORS[k], label=labels.get(k, k)) for k in kinds],
+            handles=handles,
             fontsize="small",
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
@@ -227,44 +247,53 @@ def plot_lesions(results: Mapping[str, LesionResult], titles: Mapping[str, str] 
 
 def figure_buildup(
     rows: Sequence[BuildUpRow],
-    second_seed: RunSummary,
+    resnet_seeds: Sequence[RunSummary],
     paper_accuracy: Sequence[float] | None = None,
     paper_extra: tuple[float, float] | None = None,
 ) -> Figure:
     """Accuracy and NLL over the build-up steps (``buildup_rows``), beside the paper's Fig. 12.
 
     A step is coloured by whether it helped only if its change exceeds the seed noise;
-    ``second_seed`` is the plain ResNet trained with another seed (the grey noise band).
+    ``resnet_seeds`` are the plain ResNet's runs at every seed (the grey band: their range).
     """
+    acc = [r.test_accuracy for r in resnet_seeds]
+    nll = [r.test_nll for r in resnet_seeds]
     return plot_buildup(
         [r.msa_blocks for r in rows],
         [r.test_accuracy for r in rows],
         [r.test_nll for r in rows],
         helped=[r.helped if r.beyond_noise else None for r in rows],
-        reference=(second_seed.test_accuracy, second_seed.test_nll),
+        seed_range=[(min(acc), max(acc)), (min(nll), max(nll))] if len(acc) > 1 else None,
         paper_accuracy=paper_accuracy,
         paper_extra=paper_extra,
     )
 
 
 def figure_families(
-    families: Mapping[str, FamilyRun],
+    families: FamilyComparison,
     paper_accuracy: Mapping[str, float],
     paper_corrupted: Mapping[str, float],
 ) -> Figure:
-    """AlterNet vs. ResNet, local ViT and ViT: our accuracy, NLL, accuracy under noise; paper's."""
+    """AlterNet vs. ResNet, local ViT and ViT, every seed: accuracy, NLL, normalised
+    high-frequency drop (AlterNet and ResNet); and the paper's accuracy and CIFAR-100-C."""
+    runs = families.runs
     metrics = {
-        "Test accuracy (%)": {f: r.test_accuracy for f, r in families.items()},
-        "Test NLL (nats)": {f: r.test_nll for f, r in families.items()},
-        "Accuracy under noise (%)": {f: r.noisy_accuracy for f, r in families.items()},
+        "Test accuracy (%)": {f: [r.test_accuracy for r in rs] for f, rs in runs.items()},
+        "Test NLL (nats)": {f: [r.test_nll for r in rs] for f, rs in runs.items()},
+        "High-frequency drop\n(normalised, lower = more robust)": {
+            f: list(families.high_drop(f).values()) for f in families.noise
+        },
     }
     paper = {"accuracy": paper_accuracy, "CIFAR-100-C": paper_corrupted}
     return plot_family_comparison(FAMILY_LABELS, metrics, paper)
 
 
-def figure_lesions(results: Mapping[str, LesionResult]) -> Figure:
-    """Accuracy drop per removed unit of each model (Fig. 10b), titled with its clean accuracy."""
+def figure_lesions(study: LesionStudy) -> Figure:
+    """Accuracy drop per removed unit of each model (Fig. 10b), titled with its clean accuracy;
+    the dashed line is the drop that leaves the model at chance."""
     titles = {
-        f: f"{family_label(f)}\nclean accuracy {r.clean_accuracy:.2f} %" for f, r in results.items()
+        f: f"{family_label(f)}\nclean accuracy {r.clean_accuracy:.2f} %"
+        for f, r in study.results.items()
     }
-    return plot_lesions(results, titles)
+    chance = {f: r.clean_accuracy - study.chance for f, r in study.results.items()}
+    return plot_lesions(study.results, titles, chance)

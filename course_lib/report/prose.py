@@ -104,6 +104,22 @@ def versus_chance(accuracy: float, chance: float, n: int) -> str:
     return "below chance" if accuracy < chance - margin else "at chance"
 
 
+def over_seeds(values: Mapping[int, float], fmt: str = ".3g") -> str:
+    """A value measured at each seed, with its mean and range:
+    "mean 81.2, range 80.1–82.3 (seed 0: 80.1, seed 1: 82.3)"; one seed: "80.1 (seed 0 only)"."""
+    if not values:
+        raise ValueError("over_seeds needs at least one seed")
+    if len(values) == 1:
+        ((seed, value),) = values.items()
+        return f"{num(value, fmt)} (seed {seed} only)"
+    v = list(values.values())
+    each = ", ".join(f"seed {seed}: {num(x, fmt)}" for seed, x in values.items())
+    if any(math.isnan(x) for x in v):  # no mean or range of an undefined value
+        return f"mean n/a ({each})"
+    mean = math.fsum(v) / len(v)
+    return f"mean {num(mean, fmt)}, range {num(min(v), fmt)}–{num(max(v), fmt)} ({each})"
+
+
 def near_zero(value: float, scale: float, rel: float = 0.05) -> bool:
     """Whether ``|value|`` is within ``rel`` of a reference ``scale`` (e.g. the loss at init)."""
     return abs(value) <= rel * abs(scale)
@@ -115,6 +131,7 @@ __all__ = [
     "compare",
     "near_zero",
     "num",
+    "over_seeds",
     "ratio",
     "share",
     "sign_word",
