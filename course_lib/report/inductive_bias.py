@@ -113,7 +113,7 @@ def _describe(model: nn.Module, image_size: int) -> tuple[str, str]:
             )
         return layout, f"all {grid * grid} tokens (whole image)"
     assert isinstance(model, ResNet)
-    sides = [image_size // 2**s for s in range(len(c.widths))]
+    sides = c.stage_sides(image_size)
     layout = "feature maps " + " → ".join(f"{s}×{s}" for s in sides)
     mixes = "3×3 neighbours (conv)"
     if any(c.msa_blocks):
