@@ -117,7 +117,7 @@ def test_c3_and_c4_sentences_follow_the_numbers():
     )
     assert "is higher than the ResNet's" in report.c3_reading(reversed_, ROLES, ch.PAPER)
     text = report.c4_reading(paper_like, ROLES)
-    assert "which is the paper's order" in text and "ResNet 0%" in text
+    assert "which is the paper's order" in text and "ResNet: 0% < ViT: 12%" in text
     assert "interval" in text and "of 8)" in text
     assert "which is not the paper's order" in report.c4_reading(reversed_, ROLES)
 

@@ -163,7 +163,7 @@ def paper_comparison(
     fr, fv = flatness[roles.resnet], flatness[roles.vit]
     p, rise, names = paper["c3_peaks"], paper["rise_1_0"], roles.names
     order = " < ".join(names[label] for label in roles.order)
-    neps = "; ".join(f"{names[label]} {nep_text(numbers[label].nep)}" for label in roles.order)
+    neps = "; ".join(f"{names[label]}: {nep_text(numbers[label].nep)}" for label in roles.order)
     return [
         Comparison(
             "C3: ViT's median λ_max below ResNet's (λ_max per mini-batch)",
@@ -256,8 +256,8 @@ def c4_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles) -> str:
     """The C4 paragraph: each NEP with its interval, the measured order, overlapping intervals."""
     names, order = roles.names, roles.order
     neps = {label: numbers[label].nep for label in order}
-    listing = "; ".join(f"{names[label]} {nep_text(n)}" for label, n in neps.items())
-    measured = ascending({names[label]: n.proportion for label, n in neps.items()}, ".0%")
+    listing = "; ".join(f"{names[label]}: {nep_text(n)}" for label, n in neps.items())
+    measured = ascending({f"{names[label]}:": n.proportion for label, n in neps.items()}, ".0%")
     verdict = order_verdict({label: n.proportion for label, n in neps.items()}, order)
     agreement = {
         REPRODUCED: "which is the paper's order",
