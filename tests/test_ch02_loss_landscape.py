@@ -143,7 +143,7 @@ def test_c4_says_whether_the_intervals_overlap():
 def test_fit_and_surface_sentences_follow_the_numbers():
     tight = {"resnet": flat(5.0, 5.0, 0.0, center=0.01), "vit": flat(1.0, 1.0, 0.75, center=1.5)}
     loose = {"resnet": flat(1.0, 1.0, 0.0, center=1.9), "vit": flat(5.0, 5.0, 0.0, center=2.0)}
-    assert "The ResNet is within 10 %" in report.fit_reading(tight, ROLES, 10, ch.PAPER)
+    assert "The NLL of the ResNet is at most" in report.fit_reading(tight, ROLES, 10, ch.PAPER)
     assert "Neither model" in report.fit_reading(loose, ROLES, 10, ch.PAPER)
     text = report.surface_reading(tight, ROLES, 8)
     assert "the ViT's mean rise (1) is lower than the ResNet's (5)" in text

@@ -231,7 +231,7 @@ def fit_reading(
     """How closely each model fits its training batches, against the loss of a uniform guess.
 
     The cross-entropy's curvature shrinks as the predicted probabilities approach 0 and 1, so a
-    model whose NLL is within 10 % of ln C of zero has small eigenvalues for that reason alone.
+    model whose NLL is at most a tenth of ln C has small eigenvalues for that reason alone.
     """
     chance = math.log(num_classes)
     centers = {roles.names[label]: flatness[label].center for label in (roles.resnet, roles.vit)}
@@ -245,11 +245,11 @@ def fit_reading(
     )
     if close:
         return text + (
-            f" The {' and the '.join(close)} {'are' if len(close) > 1 else 'is'} within 10 % of "
-            "ln C of zero: where predictions approach certainty the cross-entropy's curvature "
-            "shrinks, which lowers every eigenvalue whatever the architecture."
+            f" The NLL of the {' and the '.join(close)} is at most a tenth of ln C: where "
+            "predictions approach certainty the cross-entropy's curvature shrinks, which pulls "
+            "every eigenvalue towards zero whatever the architecture."
         )
-    return text + " Neither model is within 10 % of ln C of zero."
+    return text + " Neither model's NLL is as low as a tenth of ln C."
 
 
 def c4_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles) -> str:
