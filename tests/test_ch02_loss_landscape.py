@@ -1,13 +1,13 @@
-"""Tests for chapter 02: its report (verdicts, phrases), its data and one tiny end-to-end run.
+"""Tests for chapter 02 and its deep dive: verdicts, generated sentences, one tiny run.
 
-The analysis primitives it uses are tested beside their modules: ``tests/test_spectra.py``
-(per-batch spectra) and ``tests/test_landscape.py`` (surfaces, L2 term, curvature).
+The analysis primitives they use are tested beside their modules: ``tests/test_spectra.py``
+(per-batch spectra, the top-k by magnitude from the two ends) and ``tests/test_landscape.py``
+(surfaces, L2 term, curvature).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import matplotlib.pyplot as plt
 import pytest
@@ -15,58 +15,177 @@ import torch
 
 import course_lib.analysis.spectra
 from course_lib.analysis.curvature import SurfaceNumbers
-from course_lib.analysis.spectra import SpectrumNumbers
+from course_lib.analysis.lanczos import EigenResult
+from course_lib.analysis.spectra import BatchSpectra
 from course_lib.chapters import ch02_loss_landscape as ch
+from course_lib.chapters import ch02b_hessian_deep_dive as dive
 from course_lib.chapters import precompute_steps
 from course_lib.config import get_profile
-from course_lib.plots import landscape_chapter as plots
+from course_lib.plots import landscape_chapter, landscape_spectra
 from course_lib.report import landscape as report
 from course_lib.samples import training_batches
 from course_lib.widgets.landscape import surface_explorer
 
+ROLES = report.Roles("resnet", "vit", "vit small", 0.1)
 
-def numbers(top: float, bottom: list[float], nep: float) -> SpectrumNumbers:
-    """Spectrum numbers of three batches with λ_max = ``top`` and λ_min = ``bottom``."""
-    middle = sorted(bottom)[1]
-    ratio = sorted(max(-b, 0.0) / top for b in bottom)[1]
-    return SpectrumNumbers(top, 3, 1, nep, top, middle, ratio, 4.0)
+
+def spectrum(rows: list[list[float]], which: str = "LM") -> BatchSpectra:
+    """A hand-made per-batch spectrum (n_batches, k), converged in 10 products per batch."""
+    n = len(rows)
+    return BatchSpectra(
+        which=which,
+        eigenvalues=torch.tensor(rows, dtype=torch.float64),
+        n_hvp=torch.full((n,), 10),
+        converged=torch.ones(n, dtype=torch.bool),
+        seconds=1.0,
+    )
+
+
+def model(rows: list[list[float]]) -> ch.HessianSpectra:
+    """Both spectra of a model whose "LA" solve found each row's largest value."""
+    return ch.HessianSpectra(spectrum(rows), spectrum([[max(r)] for r in rows], which="LA"))
+
+
+def numbers(rows: list[list[float]]) -> report.SpectrumNumbers:
+    s = model(rows)
+    return report.spectrum_numbers(s.magnitude, s.top)
+
+
+def flat(rise: float, curvature: float, negative: float, center: float = 1.0) -> SurfaceNumbers:
+    return SurfaceNumbers(rise, 2 * rise, rise, curvature, negative, center)
+
+
+SHARP = [[100.0, 50.0], [120.0, 40.0], [90.0, 30.0], [110.0, 60.0]]  # no negatives
+ONE_NEGATIVE = [[10.0, -8.0], [12.0, 5.0], [9.0, 4.0], [11.0, 6.0]]
+MANY_NEGATIVE = [[10.0, -9.0], [-12.0, 8.0], [9.0, -7.0], [-11.0, 10.0]]
 
 
 @pytest.mark.parametrize("paper_like", [True, False])
-def test_verdicts_follow_the_numbers(paper_like):
-    sharp = numbers(100.0, [-0.01] * 3, 0.0)  # ResNet in the paper
-    nonconvex = numbers(10.0, [-20.0, -5.0, -20.0], 2 / 3)  # ViT
-    worse = numbers(10.0, [-30.0] * 3, 1.0)  # ViT on small data
-    sharper = numbers(100.0, [-0.001] * 3, 0.0)
+def test_comparisons_take_their_verdicts_from_the_contrasts(paper_like, monkeypatch):
+    """``comparisons`` wired to hand-made results: the paper's contrasts, then all reversed."""
+    profile = get_profile("smoke")
+    roles = ch.spectrum_roles(profile)
+    steep, gentle = flat(10.0, 10.0, 0.0), flat(1.0, 1.0, 0.5)
     if paper_like:
-        spectra = {"resnet": sharp, "vit": nonconvex, "vit small": worse}
+        rows = {roles.resnet: SHARP, roles.vit: ONE_NEGATIVE, roles.vit_small: MANY_NEGATIVE}
+        surfaces = {roles.resnet: steep, roles.vit: gentle}
     else:
-        spectra = {"resnet": nonconvex, "vit": sharp, "vit small": sharper}
-    flat = SurfaceNumbers(1.0, 2.0, 1.0, 1.0, 0.5, 0.0)
-    steep = SurfaceNumbers(10.0, 20.0, 10.0, 10.0, 0.0, 0.0)
-    flatness = {"resnet": steep, "vit": flat} if paper_like else {"resnet": flat, "vit": steep}
-    rows = report.paper_comparison(
-        spectra,
-        flatness,
-        paper=ch.PAPER,
-        resnet="resnet",
-        vit="vit",
-        vit_small="vit small",
-        weight_decay=0.05,
-    )
-    assert [r.claim[:2] for r in rows] == ["C3", "C3", "C3", "C4", "C4", "C4"]
+        rows = {roles.resnet: MANY_NEGATIVE, roles.vit: SHARP, roles.vit_small: ONE_NEGATIVE}
+        surfaces = {roles.resnet: gentle, roles.vit: steep}
+    spectra = {label: model(r) for label, r in rows.items()}
+    monkeypatch.setattr(ch, "hessian_spectra", lambda profile: spectra)
+    monkeypatch.setattr(ch, "loss_surfaces", lambda profile: surfaces)
+    monkeypatch.setattr(ch, "surface_numbers", lambda numbers, weight_decay: numbers)
+    box = ch.comparisons(profile)
+    assert [r.claim[:2] for r in box] == ["C3", "C3", "C3", "C4", "C4"]
     expected = "reproduced" if paper_like else "not reproduced"
-    assert [r.verdict for r in rows] == [expected] * 6
+    assert [r.verdict for r in box] == [expected] * 5
+    reading = report.verdict_reading(box)
+    assert ("Every contrast" in reading) == paper_like
 
 
-def test_times_phrase_and_numbers():
-    assert report.times(1.0, 4.0) == "4.0× smaller than"
-    assert report.times(30.0, 1.0) == "30× larger than"
-    assert report.times(1.0, 1.1) == "about as large as"
-    assert report.num(1372.4) == "1370" and report.num(0.0034817) == "0.00348"
-    assert report.num(3.149, sign=True) == "+3.15" and report.num(math.nan) == "nan"
-    assert report.value_range(torch.tensor([0.34, 231.0])) == "0.34 to 231 (a factor 679)"
-    assert report.token_numbers({"cls": 0.01, "patches": 1.0})["cls_gain"] == "100"
+def test_nep_order_with_a_reversed_inner_pair_is_partly():
+    spectra = {
+        "resnet": numbers(SHARP),
+        "vit": numbers(MANY_NEGATIVE),
+        "vit small": numbers(ONE_NEGATIVE),
+    }
+    flatness = {"resnet": flat(10.0, 10.0, 0.0), "vit": flat(1.0, 1.0, 0.5)}
+    box = report.paper_comparison(spectra, flatness, paper=ch.PAPER, roles=ROLES, weight_decay=0.05)
+    assert box[3].verdict == "partly"
+    assert "an inner pair does not" in report.verdict_reading(box)
+    assert "at its two ends, not in between" in report.c4_reading(spectra, ROLES)
+
+
+def test_spectrum_numbers_are_the_papers_nep_and_ape_with_an_interval():
+    n = numbers(MANY_NEGATIVE)
+    assert (n.nep.negatives, n.nep.total) == (4, 8)
+    assert n.nep.low < 0.5 < n.nep.high
+    assert n.ape == pytest.approx((10 + 8 + 9 + 10) / 4)
+    assert n.median_max == pytest.approx(9.5)  # of the rows' largest values 10, 8, 9, 10
+    # λ_max: the larger of the two estimates, whichever found it
+    magnitude, top = torch.tensor([[-5.0, 1.0], [3.0, -2.0]]), torch.tensor([[2.0], [2.5]])
+    assert report.batch_maxima(magnitude, top).tolist() == [2.0, 3.0]
+
+
+def test_c3_and_c4_sentences_follow_the_numbers():
+    sharp, gentle = numbers(SHARP), numbers(ONE_NEGATIVE)
+    paper_like = {"resnet": sharp, "vit": gentle, "vit small": numbers(MANY_NEGATIVE)}
+    reversed_ = {"resnet": gentle, "vit": sharp, "vit small": sharp}
+    assert "the ViT's median λ_max (10.5) is lower than the ResNet's" in report.c3_reading(
+        paper_like, ROLES, ch.PAPER
+    )
+    assert "is higher than the ResNet's" in report.c3_reading(reversed_, ROLES, ch.PAPER)
+    text = report.c4_reading(paper_like, ROLES)
+    assert "which is the paper's order" in text and "ResNet: 0% < ViT: 12%" in text
+    assert "interval" in text and "of 8)" in text
+    assert "which is not the paper's order" in report.c4_reading(reversed_, ROLES)
+
+
+def test_times_reads_the_ratio_both_ways():
+    assert report.times(1.0, 460.0) == "460× smaller than"
+    assert report.times(3.2, 1.0) == "3.2× larger than"
+    assert report.times(1.0, 1.01) == "about as large as"
+    assert report.times(-1.0, 2.0) == "not comparable with"
+
+
+def test_c4_says_whether_the_intervals_overlap():
+    few = [[1.0]] * 400  # NEP 0 of 400: interval up to ≈ 1 %
+    many = [[-1.0, 2.0]] * 200  # 50 %
+    roles = report.Roles("resnet", "vit")
+    text = report.c4_reading({"resnet": numbers(few), "vit": numbers(many)}, roles)
+    assert "do not overlap" in text and "cannot tell" not in text
+    close = {"resnet": numbers(ONE_NEGATIVE), "vit": numbers(MANY_NEGATIVE)}
+    text = report.c4_reading(close, roles)
+    assert "ViT overlap." in text and "8 values per model cannot tell" in text
+
+
+def test_fit_and_surface_sentences_follow_the_numbers():
+    tight = {"resnet": flat(5.0, 5.0, 0.0, center=0.01), "vit": flat(1.0, 1.0, 0.75, center=1.5)}
+    loose = {"resnet": flat(1.0, 1.0, 0.0, center=1.9), "vit": flat(5.0, 5.0, 0.0, center=2.0)}
+    assert "The NLL of the ResNet is at most" in report.fit_reading(tight, ROLES, 10, ch.PAPER)
+    assert "Neither model" in report.fit_reading(loose, ROLES, 10, ch.PAPER)
+    text = report.surface_reading(tight, ROLES, 8)
+    assert "the ViT's mean rise (1) is lower than the ResNet's (5)" in text
+    assert "most of them for the ViT (6 of 8)" in text and "none of them for the ResNet" in text
+    assert "is higher than the ResNet's" in report.surface_reading(loose, ROLES, 8)
+
+
+def test_deep_dive_sentences_follow_the_numbers():
+    sharp, gentle = numbers(SHARP), numbers(ONE_NEGATIVE)
+    assert "the same way" in report.ape_reading({"resnet": sharp, "vit": gentle}, ROLES)
+    odd = dataclasses.replace(gentle, ape=1000.0)
+    assert "differently" in report.ape_reading({"resnet": sharp, "vit": odd}, ROLES)
+    assert "Training lowers the ViT's" in report.init_reading(100.0, 1.0, 10.0)
+    assert "Training raises the ViT's" in report.init_reading(1.0, 100.0, 10.0)
+    tokens = report.token_reading({"cls": 0.4, "patches": 1.0}, {"cls": 0.01, "patches": 1.0})
+    assert "100× as much" in tokens and "a factor 2.5" in tokens
+
+    def result(values: list[float], n_hvp: int) -> EigenResult:
+        return EigenResult(torch.tensor(values, dtype=torch.float64), None, n_hvp, True)
+
+    solvers = {
+        "LA": result([5.0, 2.0], 8),
+        "SA": result([-6.0, -1.0], 20),
+        "LM": result([-6.0, 5.1], 12),
+        "LM from ends": result([-6.0, 5.0], 28),
+    }
+    text = report.solver_reading(solvers)
+    assert "1 of the 2 largest magnitudes is negative" in text and "at most 2%" in text
+    assert "LM from ends 28" in text
+    top = torch.tensor([[5.0], [4.0]])
+    check = report.maxima_check({"ViT": (top, torch.tensor([[5.0, -1.0], [4.4, 2.0]]))})
+    assert "10% for the ViT" in check
+
+
+def test_steps_are_registered():
+    steps = precompute_steps()
+    assert {
+        "ch02_loss_landscape.hessian_spectra",
+        "ch02_loss_landscape.loss_surfaces",
+        "ch02b_hessian_deep_dive.sharpest_directions",
+        "ch02b_hessian_deep_dive.solver_results",
+    } <= set(steps)
 
 
 def test_training_batches_are_fixed_and_leave_the_rng_alone():
@@ -83,16 +202,9 @@ def test_training_batches_are_fixed_and_leave_the_rng_alone():
         training_batches(profile, batch_size=8, n_batches=100, fraction=0.5)
 
 
-def test_steps_are_registered():
-    steps = precompute_steps()
-    assert {"ch02_loss_landscape.hessian_spectra", "ch02_loss_landscape.loss_surfaces"} <= set(
-        steps
-    )
-
-
 @pytest.fixture
 def micro_profile():
-    """The smoke profile cut to a few images: every code path runs in seconds."""
+    """The smoke profile cut to a few images, with k = 2: every code path runs in seconds."""
     smoke = get_profile("smoke")
     return dataclasses.replace(
         smoke,
@@ -101,7 +213,7 @@ def micro_profile():
         n_test=16,
         train=dataclasses.replace(smoke.train, batch_size=16),
         data_fractions=(0.5, 1.0),
-        hessian=dataclasses.replace(smoke.hessian, batches=1, batch_size=8, max_iter=4),
+        hessian=dataclasses.replace(smoke.hessian, batches=1, batch_size=8, k=2, max_iter=4),
         landscape=dataclasses.replace(smoke.landscape, points=3),
     )
 
@@ -111,58 +223,78 @@ def fail(*args, **kwargs):
 
 
 def test_tiny_end_to_end_cached_and_plotted(micro_profile, monkeypatch):
+    calls = []
+    spy = course_lib.analysis.spectra.batch_spectra
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return spy(*args, **kwargs)
+
+    monkeypatch.setattr(ch, "batch_spectra", recording)
     spectra = ch.hessian_spectra(micro_profile)
+    monkeypatch.undo()
     labels = [r.label for r in ch.spectrum_runs(micro_profile)]
-    assert (
-        list(spectra)
-        == labels
-        == [
-            "resnet_tiny",
-            "vit_tiny",
-            "vit_tiny (50% data)",
-            "resnet_tiny (init)",
-            "vit_tiny (init)",
-        ]
-    )
-    assert spectra["vit_tiny"].by_magnitude.shape == (1, 1)
-    assert spectra["vit_tiny (init)"].smallest is None
-    assert spectra["vit_tiny"].smallest.n_hvp.max() <= 4
+    assert list(spectra) == labels == ["resnet_tiny", "vit_tiny", "vit_tiny (50% data)"]
+    # the paper's NEP: the top-k by |λ|, exactly, from the two ends; λ_max with its eigenvector
+    assert [c["which"] for c in calls] == ["LM", "LA"] * 3
+    assert all(c.get("from_ends") or c.get("composition") for c in calls)
+    for s in spectra.values():
+        assert s.magnitude.eigenvalues.shape == (1, 2) and s.top.eigenvalues.shape == (1, 1)
+        magnitudes = s.magnitude.eigenvalues.abs()
+        assert torch.all(magnitudes[:, 0] >= magnitudes[:, 1])
     surfaces = ch.loss_surfaces(micro_profile)
     assert surfaces["vit_tiny"].surface.loss.shape == (3, 3)
-    assert surfaces["vit_tiny"].curves[0].loss.shape == (5,)
-    rows = ch.comparisons(micro_profile)
-    assert len(rows) == 6
     assert len(surfaces["vit_tiny"].curvature) == ch.CURVATURE_DIRECTIONS
-    prose = ch.prose_numbers(spectra, surfaces, micro_profile)
-    assert prose["small_fraction"] == "50%" and prose["n_batches"] == "1"
-    assert "vit_tiny (init)" in report.spectra_costs(spectra)
-    assert "median λ_min" in report.spectrum_peaks(spectra)
+    assert len(ch.comparisons(micro_profile)) == 5
+    text = ch.chapter_text(micro_profile)
+    assert set(text) == {"c3", "fit", "c4", "surfaces", "verdicts"}
+    assert "ViT on 50% of the data" in text["c4"]
+    costs = report.spectra_costs({k: (v.magnitude, v.top) for k, v in spectra.items()})
+    assert "vit_tiny (50% data)    LM" in costs and costs.count("converged") == 6
+    # the deep dive
+    directions = dive.sharpest_directions(micro_profile)
+    assert list(directions) == ["resnet_tiny", "vit_tiny", "resnet_tiny (init)", "vit_tiny (init)"]
+    assert torch.equal(directions["vit_tiny"].eigenvalues, spectra["vit_tiny"].top.eigenvalues)
+    assert directions["vit_tiny (init)"].composition.shape[0] == 1
+    results = dive.solver_results(micro_profile)
+    assert list(results) == ["LA", "SA", "LM", "LM from ends"]
+    vit = spectra["vit_tiny"].magnitude
+    i = dive.solver_batch(vit)
+    assert torch.equal(results["LM from ends"].eigenvalues, vit.eigenvalues[i])
+    assert set(dive.deep_dive_text(micro_profile)) == {
+        "solvers", "check", "ape", "init", "composition", "tokens"
+    }  # fmt: skip
     # everything comes from the cache now: no training, no analysis
     monkeypatch.setattr(course_lib.analysis.spectra, "hessian_eigenvalues", fail)
+    monkeypatch.setattr(course_lib.analysis.spectra, "largest_magnitude_eigenvalues", fail)
+    monkeypatch.setattr(dive, "hessian_eigenvalues", fail)
     monkeypatch.setattr(ch, "loss_surface_2d", fail)
     again = ch.hessian_spectra(micro_profile)
-    assert torch.equal(
-        again["vit_tiny"].largest.eigenvalues, spectra["vit_tiny"].largest.eigenvalues
-    )
+    assert torch.equal(again["vit_tiny"].magnitude.eigenvalues, vit.eigenvalues)
     ch.loss_surfaces(micro_profile)
+    dive.sharpest_directions(micro_profile)
+    dive.solver_results(micro_profile)
     monkeypatch.undo()
-    # the chapter's figures draw from these results
-    trained = {k: v for k, v in spectra.items() if v.smallest is not None}
-    plots.plot_eigenvalue_strips({k: v.largest.eigenvalues for k, v in spectra.items()})
-    plots.plot_negative_curvature(trained)
-    plots.plot_eigenvector_composition(trained)
-    plots.plot_curves_1d({k: v.curves for k, v in surfaces.items()})
-    plots.plot_contours({k: v.surface for k, v in surfaces.items()})
+    # the figures draw from these results
+    lmax = {k: report.batch_maxima(v.magnitude.eigenvalues, v.top.eigenvalues)
+            for k, v in spectra.items()}  # fmt: skip
+    landscape_spectra.plot_eigenvalue_strips(lmax)
+    magnitudes = {k: v.magnitude for k, v in spectra.items()}
+    landscape_spectra.plot_spectrum_histograms({k: v.eigenvalues for k, v in magnitudes.items()})
+    neps = {k: report.spectrum_numbers(v.magnitude, v.top).nep for k, v in spectra.items()}
+    landscape_spectra.plot_nep_intervals(neps)
+    landscape_spectra.plot_solver_results(results)
+    landscape_spectra.plot_eigenvector_composition(directions)
+    landscape_chapter.plot_curves_1d({k: v.curves for k, v in surfaces.items()})
+    landscape_chapter.plot_contours({k: v.surface for k, v in surfaces.items()})
     surface_explorer(surfaces, interactive=False)
     surface_explorer(surfaces, interactive=True)
     plt.close("all")
-    scales = ch.vit_token_scales(micro_profile)
-    assert set(scales) == {"cls", "patches"}
-    assert ch.direct_largest_magnitude(micro_profile).shape == (micro_profile.hessian.k,)
-    resnet = ch.trained_model("resnet", profile=micro_profile).model
-    assert ch.token_scales(resnet, torch.zeros(1)) == {}
+    scales = dive.vit_token_scales(micro_profile)
+    assert set(scales) == {"init", "trained"} and set(scales["init"]) == {"cls", "patches"}
 
 
-def test_protocol_names_the_loss_and_batches():
+def test_protocol_names_the_loss_the_batches_and_the_ranking():
     text = ch.protocol("smoke")
     assert "no weight-decay term" in text and "mini-batches of 16" in text
+    assert "by |λ|" in text

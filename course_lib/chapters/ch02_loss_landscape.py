@@ -1,32 +1,24 @@
 """Chapter 02 — the loss landscape (claims C3, C4 of Park & Kim 2022): Hessian spectra, surfaces.
 
-Two steps analyse the profile's shared trained models (chapter 01's runs, through
-:func:`~course_lib.experiments.trained_model`):
+Steps on the profile's shared trained models (chapter 01's runs, :func:`trained_model`):
 
-- :func:`hessian_spectra` — per mini-batch of training images, the ``profile.hessian.k``
-  largest ("LA", sharpness) and smallest ("SA", non-convexity) Hessian eigenvalues of the trained
-  ResNet and ViT, of the ViT trained on the smallest data fraction (C4), and ("LA" only) of both
-  families at initialisation; one cached step per model and end (:func:`batch_spectrum`,
-  :mod:`course_lib.analysis.spectra`, where the paper's top-``k`` by magnitude is derived).
-- :func:`loss_surfaces` — 1-D and 2-D filter-normalised loss surfaces (Li et al. 2018) of the
-  trained ResNet and ViT, with the official L2 term and the curvature ``dᵀHd`` along random
-  filter-normalised directions; one cached step per model (:func:`model_surfaces`,
-  :mod:`course_lib.analysis.curvature`).
+- :func:`hessian_spectra` — per mini-batch of the trained ResNet, ViT and small-data ViT (C4):
+  the paper's spectrum, the ``k`` eigenvalues of largest magnitude, exactly, from the two ends
+  (:func:`magnitude_spectrum`), whence the NEP; and λ_max with its eigenvector's make-up
+  (:func:`top_direction`) for C3.
+- :func:`loss_surfaces` — filter-normalised 1-D and 2-D loss surfaces (Li et al. 2018) of the
+  trained ResNet and ViT, the official L2 term, and ``dᵀHd`` along random directions.
 
-:func:`comparisons` gives the "paper vs. this run" rows (also for chapter 04's summary); the
-words and numbers of the text come from :mod:`course_lib.report.landscape`.
-
-The loss is the NLL (batch mean) *without* the paper's weight-decay term, which would move every
-Hessian eigenvalue by ``+wd`` (0.05); the surfaces offer the official ``wd·Σ‖p‖`` term beside it.
-The batches are the model's own training data (the small-data ViT: its subset), augmented as in
-training, drawn once with a fixed seed (:func:`course_lib.samples.training_batches`); the model is
-in eval mode, so each batch loss is a fixed function of the weights.
+:func:`comparisons` gives the "paper vs. this run" rows (also for chapter 04's summary) and
+:func:`chapter_text` every generated sentence. The loss is the batch-mean NLL *without* the
+paper's weight-decay term (which moves every eigenvalue by ``+wd``); the batches are the model's
+own augmented training data, drawn once with a fixed seed; the model is in eval mode, so each
+batch loss is a fixed function of the weights.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,19 +34,12 @@ from course_lib.analysis.curvature import (
     surface_numbers,
 )
 from course_lib.analysis.evaluation import model_device
-from course_lib.analysis.features import token_scales
-from course_lib.analysis.hessian import top_eigenvalues
 from course_lib.analysis.landscape import (
     filter_normalized_direction_pair,
     loss_surface_1d,
     loss_surface_2d,
 )
-from course_lib.analysis.spectra import (
-    BatchSpectra,
-    ModelSpectra,
-    batch_spectra,
-    spectrum_numbers,
-)
+from course_lib.analysis.spectra import BatchSpectra, batch_spectra
 from course_lib.chapters import precompute_step
 from course_lib.config import Profile, as_profile
 from course_lib.experiments import TrainedModel, resolve_model_name, trained_model
@@ -67,17 +52,12 @@ from course_lib.steps import cached_step
 #: The two families whose landscapes the chapter compares (Conv vs. global MSA).
 FAMILIES: tuple[str, ...] = ("resnet", "vit")
 
-#: Relative tolerance of every eigenvalue: the residual ``‖Hx − λx‖ ≤ tol·|λ|``. A histogram of
-#: a few dozen batches needs no more than 1 %, and the eigenvalue itself is usually far more
-#: accurate than its residual (the error is of order residual² / gap).
+#: Relative tolerance of every eigenvalue (residual ``‖Hx − λx‖ ≤ tol·|λ|``): enough for a
+#: histogram of a few dozen batches; the eigenvalue's error is of order residual² / gap.
 SPECTRUM_TOL = 1e-2
 
-#: Which eigenvalues are computed for the random-initialisation baseline (only sharpness: C3).
-INIT_WHICH: tuple[str, ...] = ("LA",)
-
-#: Random filter-normalised directions along which :func:`model_surfaces` measures the exact
-#: curvature ``dᵀHd`` (the surface's two, then more from the same generator). One
-#: Hessian-vector product each on the surface's batches: cheap next to the surface itself.
+#: Random filter-normalised directions along which :func:`model_surfaces` measures ``dᵀHd``
+#: (the surface's two, then more): one Hessian-vector product each, cheap next to a surface.
 CURVATURE_DIRECTIONS = 8
 
 #: Parameters whose direction is zero in the loss surfaces, as in the official notebook
@@ -92,8 +72,9 @@ PAPER = {
     # Fig. 4: ViT on 6 % of CIFAR-100 has ≈ 3.7× the negative mass of the full-data ViT.
     "c4_small_over_full": 3.7,
     "c4_vit_negative_range": (-55, 0),
-    # Official losslandscape notebook (CIFAR-100, NLL + L2): loss increase at (1, 0).
+    # Official losslandscape notebook (CIFAR-100): rise at (1, 0) (NLL + L2), NLL at (0, 0).
     "rise_1_0": {"vit": 12.3, "resnet": 20.0},
+    "center_nll": {"vit": 2.49, "resnet": 2.19},
 }
 
 
@@ -104,36 +85,36 @@ def hessian_loss(outputs: Tensor, targets: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class SpectrumRun:
-    """One model whose Hessian spectrum the chapter measures."""
+    """One trained model whose Hessian spectrum the chapter measures."""
 
-    label: str  # e.g. "vit_mini", "vit_mini (10% data)", "resnet_mini (init)"
+    label: str  # e.g. "vit_mini", "vit_mini (10% data)"
     family: str  # "resnet" or "vit"
     fraction: float  # training-data fraction (C4's small-data ViT: min(profile.data_fractions))
-    trained: bool  # False: freshly initialised with the run's seed
 
 
 def spectrum_runs(profile: Profile | str | None = None) -> list[SpectrumRun]:
-    """The models of :func:`hessian_spectra`, in the order the chapter shows them."""
+    """The models of :func:`hessian_spectra`, in the paper's order of increasing NEP."""
     prof = as_profile(profile)
     small = min(prof.data_fractions)
     names = {family: resolve_model_name(family, prof) for family in FAMILIES}
-    runs = [SpectrumRun(names[family], family, 1.0, True) for family in FAMILIES]
+    runs = [SpectrumRun(names[family], family, 1.0) for family in FAMILIES]
     if small < 1.0:
-        runs.append(SpectrumRun(f"{names['vit']} ({small:.0%} data)", "vit", small, True))
-    runs += [SpectrumRun(f"{names[family]} (init)", family, 1.0, False) for family in FAMILIES]
+        runs.append(SpectrumRun(f"{names['vit']} ({small:.0%} data)", "vit", small))
     return runs
 
 
 def spectrum_roles(profile: Profile | str | None = None) -> report.Roles:
     """Which of :func:`spectrum_runs`' labels plays which part in the comparisons."""
     prof = as_profile(profile)
-    label = {(r.family, r.fraction, r.trained): r.label for r in spectrum_runs(prof)}
-    return report.Roles(
-        resnet=label[("resnet", 1.0, True)],
-        vit=label[("vit", 1.0, True)],
-        resnet_init=label[("resnet", 1.0, False)],
-        vit_init=label[("vit", 1.0, False)],
-        vit_small=label.get(("vit", min(prof.data_fractions), True)),
+    resnet, vit, *small = [r.label for r in spectrum_runs(prof)]
+    return report.Roles(resnet, vit, small[0] if small else None, min(prof.data_fractions))
+
+
+def hessian_batches(profile: Profile, fraction: float = 1.0) -> list[tuple[Tensor, Tensor]]:
+    """The fixed augmented training batches every spectrum of a model is computed on."""
+    h = profile.hessian
+    return training_batches(
+        profile, batch_size=h.batch_size, n_batches=h.batches, fraction=fraction
     )
 
 
@@ -144,63 +125,58 @@ def initial_model(run: TrainedModel, seed: int = 0) -> nn.Module:
     return model.to(model_device(run.model)).eval()
 
 
-# ---------------------------------------------------------------------------------------------
-# Hessian spectra (C3, C4)
+@dataclass
+class HessianSpectra:
+    """One model's spectra over the same batches."""
+
+    magnitude: BatchSpectra  # "LM": the top k by |λ|, the paper's ranking (C4)
+    top: BatchSpectra  # "LA", k = 1: λ_max and its eigenvector's composition (C3)
 
 
 @cached_step
-def batch_spectrum(
-    profile: Profile, family: str, fraction: float, trained: bool, which: str
-) -> BatchSpectra:
-    """One model's per-batch spectrum at one end (``which`` "LA" or "SA"), cached on its own.
-
-    The model: the profile's trained ``family`` on ``fraction`` of the data, or (``trained``
-    False) a fresh one of its architecture. "LA" also records the top eigenvector's composition.
-    """
-    run = trained_model(family, profile=profile, fraction=fraction)
+def magnitude_spectrum(profile: Profile, family: str, fraction: float) -> BatchSpectra:
+    """Per batch, the top ``k`` eigenvalues by ``|λ|`` of the trained ``family`` on ``fraction``
+    of the data, exactly, from the two ends (the paper's ranking)."""
+    model = trained_model(family, profile=profile, fraction=fraction).model
     h = profile.hessian
-    batches = training_batches(
-        profile, batch_size=h.batch_size, n_batches=h.batches, fraction=fraction
-    )
-    model = run.model if trained else initial_model(run)
+    batches = hessian_batches(profile, fraction)
     return batch_spectra(
-        model,
-        hessian_loss,
-        batches,
-        h.k,
-        which=which,
-        tol=SPECTRUM_TOL,
+        model, hessian_loss, batches, h.k, which="LM", from_ends=True, tol=SPECTRUM_TOL,
         max_iter=h.max_iter,
-        composition=which == "LA",
-    )
+    )  # fmt: skip
+
+
+@cached_step
+def top_direction(profile: Profile, family: str, fraction: float, trained: bool) -> BatchSpectra:
+    """Per batch, λ_max ("LA", ``k = 1``) of ``family`` on ``fraction`` of the data (trained, or
+    freshly initialised) and where its eigenvector lives (``composition=True``)."""
+    run = trained_model(family, profile=profile, fraction=fraction)
+    model = run.model if trained else initial_model(run)
+    batches = hessian_batches(profile, fraction)
+    return batch_spectra(
+        model, hessian_loss, batches, 1, which="LA", tol=SPECTRUM_TOL,
+        max_iter=profile.hessian.max_iter, composition=True,
+    )  # fmt: skip
 
 
 @precompute_step
-def hessian_spectra(profile: Profile | str | None = None) -> dict[str, ModelSpectra]:
-    """Both ends of every model of :func:`spectrum_runs`, by label (initialised models: "LA")."""
+def hessian_spectra(profile: Profile | str | None = None) -> dict[str, HessianSpectra]:
+    """Both spectra of every model of :func:`spectrum_runs`, by label."""
     prof = as_profile(profile)
-    out = {}
-    for run in spectrum_runs(prof):
-        ends = ("LA", "SA") if run.trained else INIT_WHICH
-        computed = [batch_spectrum(prof, run.family, run.fraction, run.trained, w) for w in ends]
-        out[run.label] = ModelSpectra(*computed)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Loss surfaces
+    return {
+        r.label: HessianSpectra(
+            magnitude_spectrum(prof, r.family, r.fraction),
+            top_direction(prof, r.family, r.fraction, True),
+        )
+        for r in spectrum_runs(prof)
+    }
 
 
 @cached_step
 def model_surfaces(profile: Profile, family: str) -> ModelSurfaces:
-    """Filter-normalised loss surfaces of the profile's trained ``family``, NLL only.
-
-    Two filter-normalised random directions ``(d, e)`` (seed 0; biases, norm weights and
-    ``SURFACE_EXCLUDE`` held fixed), the 2-D surface on ``profile.landscape.points``² points
-    over [−1, 1]², 1-D curves along ``d`` and ``e`` on a grid twice as fine, and the L2 term on
-    the 2-D grid, all on ``profile.landscape.batches`` fixed augmented training batches of
-    ``profile.train.batch_size``; and ``dᵀHd`` along ``CURVATURE_DIRECTIONS`` directions.
-    """
+    """NLL surfaces of the trained ``family`` along two filter-normalised random directions
+    (seed 0; biases, norm weights and ``SURFACE_EXCLUDE`` fixed): 2-D on [−1, 1]², 1-D along
+    each on a grid twice as fine, the L2 term; and ``dᵀHd`` along ``CURVATURE_DIRECTIONS``."""
     model = trained_model(family, profile=profile).model
     start = time.perf_counter()
     batches = training_batches(
@@ -234,8 +210,12 @@ def loss_surfaces(profile: Profile | str | None = None) -> dict[str, ModelSurfac
     return {resolve_model_name(f, prof): model_surfaces(prof, f) for f in FAMILIES}
 
 
-# ---------------------------------------------------------------------------------------------
-# Paper vs. this run, and the chapter's glue
+def _numbers(prof: Profile) -> tuple[dict, dict]:
+    """The spectra's and the surfaces' numbers, by label, from the cached steps."""
+    spectrum = {label: report.spectrum_numbers(s.magnitude, s.top)
+                for label, s in hessian_spectra(prof).items()}  # fmt: skip
+    wd = prof.train.weight_decay
+    return spectrum, {name: surface_numbers(s, wd) for name, s in loss_surfaces(prof).items()}
 
 
 def comparisons(profile: Profile | str | None = None) -> list[Comparison]:
@@ -244,17 +224,13 @@ def comparisons(profile: Profile | str | None = None) -> list[Comparison]:
     Used by the chapter and by the closing summary of chapter 04 (rows start with "C3"/"C4").
     """
     prof = as_profile(profile)
-    spectra, surfaces = hessian_spectra(prof), loss_surfaces(prof)
-    roles = spectrum_roles(prof)
-    wd = prof.train.weight_decay
+    spectrum, flat = _numbers(prof)
     return report.paper_comparison(
-        {label: spectrum_numbers(entry) for label, entry in spectra.items()},
-        {name: surface_numbers(s, wd) for name, s in surfaces.items()},
+        spectrum,
+        flat,
         paper=PAPER,
-        resnet=roles.resnet,
-        vit=roles.vit,
-        vit_small=roles.vit_small,
-        weight_decay=wd,
+        roles=spectrum_roles(prof),
+        weight_decay=prof.train.weight_decay,
     )
 
 
@@ -264,35 +240,15 @@ def protocol(profile: Profile | str | None = None) -> str:
     return report.protocol(prof, [r.label for r in spectrum_runs(prof)], SPECTRUM_TOL)
 
 
-def prose_numbers(
-    spectra: Mapping[str, ModelSpectra],
-    surfaces: Mapping[str, ModelSurfaces],
-    profile: Profile | str | None = None,
-) -> dict[str, str]:
-    """Every number the chapter's prose quotes, formatted, for ``myst_nb.glue``."""
+def chapter_text(profile: Profile | str | None = None) -> dict[str, str]:
+    """Every run-dependent paragraph of the chapter, generated from the numbers (markdown)."""
     prof = as_profile(profile)
-    roles = spectrum_roles(prof)
-    return report.prose_numbers(spectra, surfaces, prof, roles, CURVATURE_DIRECTIONS)
-
-
-def _first_batch(prof: Profile) -> tuple[Tensor, Tensor]:
-    return training_batches(prof, batch_size=prof.hessian.batch_size, n_batches=1)[0]
-
-
-def vit_token_scales(profile: Profile | str | None = None) -> dict[str, float]:
-    """:func:`~course_lib.analysis.features.token_scales` of the trained ViT on a Hessian batch."""
-    prof = as_profile(profile)
-    return token_scales(trained_model("vit", profile=prof).model, _first_batch(prof)[0])
-
-
-def direct_largest_magnitude(profile: Profile | str | None = None) -> Tensor:
-    """The trained ResNet's top-``k`` by ``|λ|`` on the first Hessian batch, computed directly
-    ("LM"), to set beside the value derived from both ends."""
-    prof = as_profile(profile)
-    model = trained_model("resnet", profile=prof).model
-    generator = torch.Generator().manual_seed(0)
-    k, batch = prof.hessian.k, _first_batch(prof)
-    result = top_eigenvalues(
-        model, hessian_loss, batch, k, which="LM", tol=SPECTRUM_TOL, generator=generator
-    )
-    return result.eigenvalues
+    roles, (spectrum, flat) = spectrum_roles(prof), _numbers(prof)
+    num_classes = trained_model("vit", profile=prof).num_classes
+    return {
+        "c3": report.c3_reading(spectrum, roles, PAPER),
+        "fit": report.fit_reading(flat, roles, num_classes, PAPER),
+        "c4": report.c4_reading(spectrum, roles),
+        "surfaces": report.surface_reading(flat, roles, CURVATURE_DIRECTIONS),
+        "verdicts": report.verdict_reading(comparisons(prof)),
+    }

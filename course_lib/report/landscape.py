@@ -1,9 +1,8 @@
-"""Chapter 02 in words and numbers: the protocol, the prose numbers, "paper vs. this run" rows.
+"""Chapter 02 in words and numbers: the protocol, generated sentences, "paper vs. this run" rows.
 
-Everything here formats results that :mod:`course_lib.chapters.ch02_loss_landscape` computed
-(:class:`~course_lib.analysis.spectra.ModelSpectra`,
-:class:`~course_lib.analysis.curvature.ModelSurfaces` and their numbers); nothing computes a
-Hessian or a surface. Verdicts come from the numbers (:func:`~course_lib.report.verdict_from`).
+Everything here formats what the chapter-02 modules computed; nothing computes a Hessian or a
+surface. Each run-dependent sentence is built from the numbers (:mod:`course_lib.report.prose`)
+and each verdict comes from :mod:`course_lib.report.verdicts`, so text and run cannot drift.
 """
 
 from __future__ import annotations
@@ -11,20 +10,25 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
+import torch
 from torch import Tensor
 
-from course_lib.analysis.curvature import ModelSurfaces, SurfaceNumbers, surface_numbers
+from course_lib.analysis.curvature import SurfaceNumbers
+from course_lib.analysis.lanczos import EigenResult
 from course_lib.analysis.spectra import (
-    ModelSpectra,
-    SpectrumNumbers,
-    log_correlation,
-    spectrum_numbers,
+    BatchSpectra,
+    NegativeProportion,
+    negative_proportion,
+    spectrum_summary,
     top_groups,
 )
 from course_lib.config import Profile
-from course_lib.report import Comparison, verdict_from
+from course_lib.report import Comparison
+from course_lib.report.prose import ascending, compare, near_zero, num, share, sign_word
+from course_lib.report.verdicts import NOT, PARTLY, REPRODUCED, less_verdict, order_verdict
 
 
 @dataclass(frozen=True)
@@ -33,49 +37,73 @@ class Roles:
 
     resnet: str  # the trained ResNet
     vit: str  # the trained ViT
-    resnet_init: str  # the ResNet at initialisation
-    vit_init: str  # the ViT at initialisation
     vit_small: str | None = None  # the ViT trained on the smallest data fraction (C4)
+    small_fraction: float = 1.0  # that fraction
 
+    @property
+    def order(self) -> list[str]:
+        """C4's models in the paper's order of increasing NEP."""
+        return [self.resnet, self.vit] + ([self.vit_small] if self.vit_small else [])
 
-# ---------------------------------------------------------------------------------------------
-# Numbers in words
-
-
-def num(x: float, sig: int = 3, *, sign: bool = False) -> str:
-    """``x`` to ``sig`` significant digits without exponent: 1370, 0.00348, +3.15."""
-    if x == 0 or not math.isfinite(x):
-        return f"{x:+g}" if sign else f"{x:g}"
-    digits = sig - 1 - math.floor(math.log10(abs(x)))
-    text = f"{round(x, digits):.{max(digits, 0)}f}"
-    return f"+{text}" if sign and x > 0 else text
-
-
-def factor(x: float) -> str:
-    """A ratio for prose: two significant digits below 10, whole numbers above (no 1e+02)."""
-    return f"{x:.0f}" if x >= 10 else num(x, 2)
+    @property
+    def names(self) -> dict[str, str]:
+        """The words the sentences use for each label."""
+        small = {self.vit_small: f"ViT on {self.small_fraction:.0%} of the data"}
+        return {self.resnet: "ResNet", self.vit: "ViT"} | (small if self.vit_small else {})
 
 
 def times(a: float, b: float) -> str:
-    """ "3.2× smaller than" / "3.2× larger than" / "about as large as": a compared with b."""
+    """ "3.2× smaller than" / "460× larger than" / "about as large as": a compared with b."""
     if not (a > 0 and b > 0):
         return "not comparable with"
-    ratio = a / b
-    if 0.8 <= ratio <= 1.25:
+    r = a / b
+    if 0.95 <= r <= 1.05:
         return "about as large as"
-    text = factor(max(ratio, 1 / ratio)) + "×"
-    return f"{text} smaller than" if ratio < 1 else f"{text} larger than"
+    big = max(r, 1 / r)
+    return f"{num(big, '.2g' if big < 10 else '.0f')}× {'larger' if r > 1 else 'smaller'} than"
 
 
-def value_range(values: Tensor) -> str:
-    """ "0.34 to 231 (a factor 680)": smallest and largest value and their ratio."""
-    low, high = float(values.min()), float(values.max())
-    ratio = f" (a factor {factor(high / low)})" if low > 0 else ""
-    return f"{num(low, 2)} to {num(high)}{ratio}"
+def _percent(p: float) -> str:
+    return num(100 * p, ".2g" if abs(p) < 1 else ".0f") + "%"
 
 
-# ---------------------------------------------------------------------------------------------
-# Printed in the chapter
+@dataclass(frozen=True)
+class SpectrumNumbers:
+    """One model's spectrum in the paper's numbers."""
+
+    median_max: float  # median over batches of λ_max (:func:`batch_maxima`)
+    ape: float  # the paper's APE: mean of the positive values of the top-k by |λ|
+    nep: NegativeProportion  # the paper's NEP, with its Wilson interval
+
+
+def batch_maxima(magnitude: Tensor, top: Tensor) -> Tensor:
+    """Each batch's λ_max: the larger of two estimates, the top-k by |λ| ``magnitude`` (n, k)
+    and an "LA" solve ``top`` (n, 1).
+
+    Lanczos estimates (Ritz values) never exceed λ_max, so the larger is the closer. The top-k
+    by |λ| holds λ_max only where one of its values is positive; the "LA" solve alone may settle
+    on the second of two close eigenvalues.
+    """
+    return torch.maximum(magnitude.max(dim=1).values, top[:, 0])
+
+
+def spectrum_numbers(magnitude: BatchSpectra, top: BatchSpectra) -> SpectrumNumbers:
+    """:class:`SpectrumNumbers` of one model: its top-k by |λ| ("LM") and λ_max ("LA")."""
+    values = magnitude.eigenvalues
+    return SpectrumNumbers(
+        median_max=float(batch_maxima(values, top.eigenvalues).quantile(0.5)),
+        ape=spectrum_summary(values)["ape"],
+        nep=negative_proportion(values),
+    )
+
+
+def nep_text(nep: NegativeProportion) -> str:
+    """ "5% (95% interval 1.4%–17%; 2 of 40)"."""
+    interval = f"{_percent(nep.low)}–{_percent(nep.high)}"
+    return (
+        f"{_percent(nep.proportion)} ({_percent(nep.confidence)} interval {interval}; "
+        f"{nep.negatives} of {nep.total})"
+    )
 
 
 def protocol(profile: Profile, labels: Sequence[str], tol: float) -> str:
@@ -88,54 +116,32 @@ def protocol(profile: Profile, labels: Sequence[str], tol: float) -> str:
             f"Hessian batches   : {h.batches} mini-batches of {h.batch_size} training images, "
             f"augmented ({t.augment}), fixed seed",
             "model mode        : eval (BatchNorm running statistics, no dropout)",
-            f"eigenvalues       : {h.k} largest (LA) and {h.k} smallest "
-            "(SA) per batch (initialised models: LA only),",
-            f"                    Lanczos to {tol:.0%}, at most {h.max_iter} "
-            "Hessian-vector products each",
+            f"eigenvalues       : the top {h.k} by |λ| per batch (the paper's ranking), exactly,",
+            f"                    from the {h.k} largest and the most negative ({h.k} where a "
+            "negative one enters);",
+            "                    and λ_max by its own solve (LA, k = 1, with its eigenvector);",
+            f"                    Lanczos to {tol:.0%}, at most {h.max_iter} products per solve",
             f"loss surfaces     : {profile.landscape.points}×{profile.landscape.points} grid on "
             f"[-1, 1]², {profile.landscape.batches} batch(es) of {t.batch_size} images",
         ]
     )
 
 
-def spectra_costs(spectra: Mapping[str, ModelSpectra]) -> str:
-    """One line per model: seconds spent and Hessian-vector products per batch and end."""
+def spectra_costs(spectra: Mapping[str, Sequence[BatchSpectra]]) -> str:
+    """One line per model and spectrum: seconds, products per batch, converged batches."""
     lines = []
-    for label, entry in spectra.items():
-        hvps = ", ".join(f"{w} {s.n_hvp.double().mean():.0f}" for w, s in entry.ends.items())
-        lines.append(
-            f"{label:24s} {entry.seconds:6.1f} s   Hessian-vector products per batch: {hvps}"
-        )
+    for label, runs in spectra.items():
+        for s in runs:
+            n, done, hvp = len(s.converged), int(s.converged.sum()), s.n_hvp.double()
+            lines.append(
+                f"{label:22s} {s.which}  {s.seconds:6.1f} s   products per batch: mean "
+                f"{hvp.mean():.0f}, max {hvp.max():.0f}   converged: {done}/{n}"
+            )
     return "\n".join(lines)
-
-
-def spectrum_peaks(spectra: Mapping[str, ModelSpectra]) -> str:
-    """One line per model: median λ_max, and median λ_min where measured."""
-    lines = []
-    for label, entry in spectra.items():
-        n = spectrum_numbers(entry)
-        low = f"   median λ_min {n.median_min:9.3g}" if entry.smallest is not None else ""
-        lines.append(f"{label:24s} median λ_max {n.median_max:9.3g}{low}")
-    return "\n".join(lines)
-
-
-def token_numbers(scales: Mapping[str, float]) -> dict[str, str]:
-    """The class-token numbers the prose quotes (``scales`` from ``token_scales``)."""
-    return {
-        "cls_rms": f"{scales['cls']:.2g}",
-        "patch_rms": f"{scales['patches']:.2g}",
-        "cls_gain": f"{scales['patches'] / scales['cls']:.0f}",
-    }
 
 
 # ---------------------------------------------------------------------------------------------
 # Paper vs. this run
-
-
-def _more_negative(a: SpectrumNumbers, b: SpectrumNumbers) -> list[bool]:
-    """Checks that spectrum ``a`` is more non-convex than ``b``: by the paper's NEP, by the
-    median most negative eigenvalue, and relative to the sharpness (median |λ_min| / λ_max)."""
-    return [a.nep > b.nep, a.median_min < b.median_min, a.neg_ratio > b.neg_ratio]
 
 
 def paper_comparison(
@@ -143,165 +149,271 @@ def paper_comparison(
     flatness: Mapping[str, SurfaceNumbers],
     *,
     paper: Mapping[str, Any],
-    resnet: str,
-    vit: str,
-    vit_small: str | None,
+    roles: Roles,
     weight_decay: float,
 ) -> list[Comparison]:
-    """The rows of the "paper vs. this run" box, verdicts computed from the measured values.
+    """The rows of the "paper vs. this run" box, each verdict from its own contrast.
 
-    C3 (spectrum): the ViT's median λ_max *and* its APE (mean positive value) below ResNet's.
-    C4: :func:`_more_negative`, for ViT vs ResNet and for small-data vs full-data ViT.
-    The scale-free rows use :class:`SurfaceNumbers`. ``paper`` is the chapter's ``PAPER``;
-    ``vit_small`` is the small-data ViT's label (None: no such row).
+    C3: the ViT's median λ_max below the ResNet's; the scale-free curvature ``|dᵀHd|`` and the
+    mean loss rise one unit away, each ViT below ResNet (:func:`less_verdict`). C4: NEP in the
+    paper's order ResNet < ViT < small-data ViT (:func:`order_verdict`), and more
+    filter-normalised directions curving down for the ViT (:func:`less_verdict`).
     """
-    r, v = numbers[resnet], numbers[vit]
-    p = paper["c3_peaks"]
-    fr, fv = flatness[resnet], flatness[vit]
-    rise = paper["rise_1_0"]
-    rows = [
+    r, v = numbers[roles.resnet], numbers[roles.vit]
+    fr, fv = flatness[roles.resnet], flatness[roles.vit]
+    p, rise, names = paper["c3_peaks"], paper["rise_1_0"], roles.names
+    order = " < ".join(names[label] for label in roles.order)
+    neps = "; ".join(f"{names[label]}: {nep_text(numbers[label].nep)}" for label in roles.order)
+    return [
         Comparison(
-            "C3: ViT's Hessian spectrum peak ≪ ResNet's (λ_max per batch)",
-            f"ViT ≈ {p['early'][0]} vs ResNet ≈ {p['early'][1]} early; ≈ {p['300'][0]} vs "
-            f"{p['300'][1]} at epoch 300 (≈ read from Fig. 4)",
-            f"median λ_max: ViT {num(v.median_max)} vs ResNet {num(r.median_max)}; "
-            f"APE: ViT {num(v.ape)} vs ResNet {num(r.ape)}",
-            verdict_from([v.median_max < r.median_max, v.ape < r.ape]),
+            "C3: ViT's median λ_max below ResNet's (λ_max per mini-batch)",
+            f"spectrum peak ViT ≈ {p['early'][0]} vs ResNet ≈ {p['early'][1]} early; "
+            f"≈ {p['300'][0]} vs {p['300'][1]} at epoch 300 (≈ read from Fig. 4)",
+            f"median λ_max: ViT {num(v.median_max)} vs ResNet {num(r.median_max)} "
+            f"(APE: ViT {num(v.ape)} vs ResNet {num(r.ape)})",
+            less_verdict(v.median_max, r.median_max),
         ),
         Comparison(
             "C3 (scale-free): curvature |dᵀHd| along filter-normalised directions, ViT < ResNet",
             "not measured in the paper; its filter-normalised surfaces look flatter for ViT "
             "(Fig. 1a)",
             f"mean |dᵀHd|: ViT {num(fv.curvature)} vs ResNet {num(fr.curvature)}",
-            verdict_from([fv.curvature < fr.curvature]),
+            less_verdict(fv.curvature, fr.curvature),
         ),
         Comparison(
-            "C3 (surface): smaller loss rise at (1, 0) for ViT",
-            f"ViT ≈ +{rise['vit']} vs ResNet ≈ +{rise['resnet']} (NLL + L2, "
+            "C3 (surface): smaller loss rise one unit away for ViT (mean of (±1, 0), (0, ±1))",
+            f"rise at (1, 0): ViT ≈ +{rise['vit']} vs ResNet ≈ +{rise['resnet']} (NLL + L2, "
             "official losslandscape notebook, CIFAR-100)",
-            f"NLL: ViT {num(fv.nll, sign=True)} vs ResNet {num(fr.nll, sign=True)}; "
-            f"NLL + L2 (wd={weight_decay:g}): ViT {num(fv.nll_l2, sign=True)} vs ResNet "
-            f"{num(fr.nll_l2, sign=True)}",
-            verdict_from([fv.nll < fr.nll, fv.nll_l2 < fr.nll_l2]),
+            f"mean NLL rise: ViT {num(fv.mean)} vs ResNet {num(fr.mean)}; at (1, 0), NLL + L2 "
+            f"(wd={weight_decay:g}): ViT {num(fv.nll_l2)} vs ResNet {num(fr.nll_l2)}",
+            less_verdict(fv.mean, fr.mean),
         ),
         Comparison(
-            "C4: ViT has negative eigenvalues, ResNet almost none",
-            f"ViT: many negative top-5 values (≈ {paper['c4_vit_negative_range'][0]} … 0); "
-            "ResNet: almost none (≈ read from Fig. 4)",
-            f"NEP (top-{v.k} by |λ|): ViT {v.nep:.0%} vs ResNet {r.nep:.0%}; "
-            f"median λ_min: ViT {num(v.median_min, 2)} vs ResNet {num(r.median_min, 2)}; "
-            f"median |λ_min|/λ_max: ViT {num(v.neg_ratio, 2)} vs ResNet {num(r.neg_ratio, 2)}",
-            verdict_from(_more_negative(v, r)),
+            f"C4: NEP (negative share of the top-k by |λ|) {order}",
+            f"ViT: many negative top-5 values (≈ {paper['c4_vit_negative_range'][0]} … 0), "
+            f"ResNet almost none; 6 % of CIFAR-100: ≈ {paper['c4_small_over_full']}× the "
+            "negative mass of full data (≈ read from Fig. 4)",
+            neps,
+            order_verdict(
+                {label: numbers[label].nep.proportion for label in roles.order}, roles.order
+            ),
         ),
         Comparison(
-            "C4 (scale-free): more directions curve down for ViT (dᵀHd < 0)",
+            "C4 (scale-free): more filter-normalised directions curve down for ViT (dᵀHd < 0)",
             "not measured in the paper",
-            f"ViT {fv.negative_directions:.0%} vs ResNet {fr.negative_directions:.0%} "
-            "of the random filter-normalised directions",
-            verdict_from([fv.negative_directions > fr.negative_directions]),
+            f"ViT {fv.negative_directions:.0%} vs ResNet {fr.negative_directions:.0%} of the "
+            "random directions",
+            less_verdict(fr.negative_directions, fv.negative_directions),
         ),
     ]
-    if vit_small is not None:
-        s = numbers[vit_small]
-        rows.append(
-            Comparison(
-                "C4: fewer negative eigenvalues with more data (ViT)",
-                f"6 % of CIFAR-100: ≈ {paper['c4_small_over_full']}× the negative mass of "
-                "full data (≈ read from Fig. 4)",
-                f"NEP: small data {s.nep:.0%} vs full {v.nep:.0%}; median λ_min: "
-                f"{num(s.median_min, 2)} vs {num(v.median_min, 2)}; median |λ_min|/λ_max: "
-                f"{num(s.neg_ratio, 2)} vs {num(v.neg_ratio, 2)}",
-                verdict_from(_more_negative(s, v)),
-            )
-        )
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------
-# Every number the prose quotes
+# Generated sentences: chapter 02
 
 
-def _groups(entry: ModelSpectra) -> str:
-    return ", ".join(f"{g} {s:.0%}" for g, s in top_groups(entry.largest))
+def c3_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles, paper: Mapping) -> str:
+    """The C3 paragraph: the two medians, their ratio, and the paper's values beside them."""
+    r, v = numbers[roles.resnet].median_max, numbers[roles.vit].median_max
+    vit300, resnet300 = paper["c3_peaks"]["300"]
+    return (
+        f"After training, {compare('median λ_max', ('the ViT', v), ('the ResNet', r))}: "
+        f"ViT / ResNet = {num(v / r) if v > 0 and r > 0 else 'n/a'}. "
+        f"The paper's spectrum peaks at ≈ {vit300} (ViT-Ti) and ≈ {resnet300} (ResNet-50) at "
+        f"epoch 300 (≈ read from Fig. 4): this run's ViT median is {times(v, vit300)} the "
+        f"paper's ViT-Ti, its ResNet median {times(r, resnet300)} the paper's ResNet-50."
+    )
 
 
-def prose_numbers(
-    spectra: Mapping[str, ModelSpectra],
-    surfaces: Mapping[str, ModelSurfaces],
-    profile: Profile,
-    roles: Roles,
-    n_directions: int,
-) -> dict[str, str]:
-    """Every number the chapter's prose quotes, formatted, for ``myst_nb.glue``.
+def fit_reading(
+    flatness: Mapping[str, SurfaceNumbers], roles: Roles, num_classes: int, paper: Mapping
+) -> str:
+    """How closely each model fits its training batches, against the loss of a uniform guess.
 
-    ``surfaces`` is keyed by the trained models' labels (``roles.resnet``, ``roles.vit``);
-    ``n_directions`` is the number of random directions of the curvature.
+    The cross-entropy's curvature shrinks as the predicted probabilities approach 0 and 1, so a
+    model whose NLL is at most a tenth of ln C has small eigenvalues for that reason alone.
     """
-    resnet, vit, small = roles.resnet, roles.vit, roles.vit_small
-    numbers = {name: spectrum_numbers(e) for name, e in spectra.items()}
-    flat = {name: surface_numbers(s, profile.train.weight_decay) for name, s in surfaces.items()}
-    r, v = numbers[resnet], numbers[vit]
-    ri, vi = numbers[roles.resnet_init], numbers[roles.vit_init]
-    out = {
-        "resnet_lmax": num(r.median_max),
-        "vit_lmax": num(v.median_max),
-        "vit_vs_resnet": times(v.median_max, r.median_max),
-        "resnet_init_lmax": num(ri.median_max),
-        "vit_init_lmax": num(vi.median_max),
-        "vit_vs_resnet_init": times(vi.median_max, ri.median_max),
-        "resnet_range": value_range(spectra[resnet].largest.eigenvalues),
-        "vit_range": value_range(spectra[vit].largest.eigenvalues),
-        "vit_top_groups": _groups(spectra[vit]),
-        "vit_init_top_groups": _groups(spectra[roles.vit_init]),
-        "resnet_top_groups": _groups(spectra[resnet]),
-        "n_directions": str(n_directions),
-        "resnet_curv": num(flat[resnet].curvature),
-        "resnet_negdir": f"{flat[resnet].negative_directions:.0%}",
-        "vit_negdir": f"{flat[vit].negative_directions:.0%}",
-        "vit_curv": num(flat[vit].curvature),
-        "vit_vs_resnet_curv": times(flat[vit].curvature, flat[resnet].curvature),
-        "n_batches": str(profile.hessian.batches),
-        "batch_size": str(profile.hessian.batch_size),
-        "k": str(profile.hessian.k),
-        "wd": f"{profile.train.weight_decay:g}",
+    chance = math.log(num_classes)
+    centers = {roles.names[label]: flatness[label].center for label in (roles.resnet, roles.vit)}
+    listing = " and ".join(f"{num(c)} for the {name}" for name, c in centers.items())
+    close = [name for name, c in centers.items() if near_zero(c, chance, rel=0.1)]
+    pc = paper["center_nll"]
+    text = (
+        f"At the trained weights the NLL on the fixed training batches is {listing}, against "
+        f"ln {num_classes} = {num(chance)} for a uniform guess (the paper's models: ≈ "
+        f"{pc['resnet']} for ResNet-50 and ≈ {pc['vit']} for ViT-Ti, against ln 100 = 4.61)."
+    )
+    if close:
+        return text + (
+            f" The NLL of the {' and the '.join(close)} is at most a tenth of ln C: where "
+            "predictions approach certainty the cross-entropy's curvature shrinks, which pulls "
+            "every eigenvalue towards zero whatever the architecture."
+        )
+    return text + " Neither model's NLL is as low as a tenth of ln C."
+
+
+def c4_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles) -> str:
+    """The C4 paragraph: each NEP with its interval, the measured order, overlapping intervals."""
+    names, order = roles.names, roles.order
+    neps = {label: numbers[label].nep for label in order}
+    listing = "; ".join(f"{names[label]}: {nep_text(n)}" for label, n in neps.items())
+    measured = ascending({f"{names[label]}:": n.proportion for label, n in neps.items()}, ".0%")
+    verdict = order_verdict({label: n.proportion for label, n in neps.items()}, order)
+    agreement = {
+        REPRODUCED: "which is the paper's order",
+        NOT: "which is not the paper's order: its two ends are reversed or equal",
+    }.get(verdict, "which is the paper's order at its two ends, not in between")
+    apart = {
+        (a, b): neps[a].low > neps[b].high or neps[b].low > neps[a].high for a, b in pairwise(order)
     }
-    for key, name in (("resnet", resnet), ("vit", vit), ("small", small)):
-        if name is None:
-            continue
-        n = numbers[name]
-        out |= {
-            f"{key}_corr": f"{log_correlation(spectra[name]):.2f}",
-            f"{key}_nep": f"{n.nep:.0%}",
-            f"{key}_ape": num(n.ape),
-            f"{key}_lmax": num(n.median_max),
-            f"{key}_ratio": num(n.neg_ratio, 2),
-            f"{key}_lmin": num(n.median_min),
-            f"{key}_hvp": f"{n.hvp:.0f}",
-        }
-    for key, name in (("resnet", resnet), ("vit", vit)):
-        f = flat[name]
-        out |= {
-            f"{key}_rise": num(f.nll, sign=True),
-            f"{key}_rise_l2": num(f.nll_l2, sign=True),
-            f"{key}_rise_mean": num(f.mean, sign=True),
-            f"{key}_center": num(f.center),
-        }
-    out["vit_vs_resnet_rise"] = times(flat[vit].mean, flat[resnet].mean)
-    if small is not None:
-        out["small_fraction"] = f"{min(profile.data_fractions):.0%}"
-    return out
+    pairs = " ".join(
+        f"The intervals of the {names[a]} and the {names[b]} "
+        f"{'do not overlap' if separate else 'overlap'}."
+        for (a, b), separate in apart.items()
+    )
+    if not all(apart.values()):
+        total = neps[order[0]].total
+        pairs += (
+            f" Where two intervals overlap, {total} values per model cannot tell the NEPs apart."
+        )
+    return f"NEP per model: {listing}. In increasing order: {measured}, {agreement}. {pairs}"
+
+
+def surface_reading(flatness: Mapping[str, SurfaceNumbers], roles: Roles, n_directions: int) -> str:
+    """The surfaces paragraph: rises one unit away, curvature and its sign along directions."""
+    fr, fv = flatness[roles.resnet], flatness[roles.vit]
+    negative = {
+        name: round(f.negative_directions * n_directions)
+        for name, f in (("ViT", fv), ("ResNet", fr))
+    }
+    curving = " and ".join(
+        f"{share(n, n_directions)} of them for the {name} ({n} of {n_directions})"
+        for name, n in negative.items()
+    )
+    return (
+        f"One unit along the first direction the NLL rises by {num(fr.nll)} for the ResNet and "
+        f"{num(fv.nll)} for the ViT; averaged over the four unit steps (±1, 0), (0, ±1), "
+        f"{compare('mean rise', ('the ViT', fv.mean), ('the ResNet', fr.mean))}. Over "
+        f"{n_directions} random filter-normalised directions, "
+        f"{compare('mean |dᵀHd|', ('the ViT', fv.curvature), ('the ResNet', fr.curvature))}, "
+        f"and the loss curves down (dᵀHd < 0) along {curving}."
+    )
+
+
+def verdict_reading(rows: Sequence[Comparison]) -> str:
+    """One line per row that is not reproduced, saying which way its contrast went."""
+    why = {
+        NOT: "its contrast is reversed or tied in this run",
+        PARTLY: "the ends of its order hold in this run, an inner pair does not",
+    }
+    lines = [f"- {r.claim}: {why[r.verdict]} ({r.ours})." for r in rows if r.verdict in why]
+    if not lines:
+        return "Every contrast of the box holds in this run."
+    return "Rows whose contrast does not fully hold in this run:\n\n" + "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated sentences: the deep dive
+
+
+def solver_reading(results: Mapping[str, EigenResult]) -> str:
+    """The solvers on one batch: what each returns, at what cost, and whether "LM" agrees.
+
+    ``results`` holds "LA", "SA", "LM" (direct) and "LM from ends" for one batch.
+    """
+    values = {w: ", ".join(num(x) for x in r.eigenvalues.tolist()) for w, r in results.items()}
+    costs = ", ".join(f"{w} {r.n_hvp}" for w, r in results.items())
+    direct, ends = results["LM"].eigenvalues, results["LM from ends"].eigenvalues
+    gap = float(((direct - ends).abs() / ends.abs()).max())
+    negatives = int((ends < 0).sum())
+    return (
+        f"On this batch LA returns {values['LA']}; SA {values['SA']}; LM directly "
+        f"{values['LM']}; LM from the two ends {values['LM from ends']}. "
+        f"{negatives} of the {len(ends)} largest magnitudes {'is' if negatives == 1 else 'are'} "
+        f"negative. The two LM answers differ by at most {_percent(gap)} (relative). "
+        f"Hessian-vector products: {costs}."
+    )
+
+
+def ape_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles) -> str:
+    """The paper's APE beside the median λ_max, and whether the two order the models alike."""
+    r, v = numbers[roles.resnet], numbers[roles.vit]
+    same = (v.ape < r.ape) == (v.median_max < r.median_max)
+    return (
+        f"{compare('APE', ('The ViT', v.ape), ('the ResNet', r.ape))}, while "
+        f"{compare('median λ_max', ('the ViT', v.median_max), ('the ResNet', r.median_max))}: "
+        f"the two summaries order the models {'the same way' if same else 'differently'}."
+    )
+
+
+def composition_reading(spectra: Mapping[str, BatchSpectra]) -> str:
+    """Where each model's top eigenvector lives: its three largest groups and their shares."""
+    lines = []
+    for label, s in spectra.items():
+        (first, part), *_ = groups = top_groups(s)
+        listing = ", ".join(f"{g} {p:.0%}" for g, p in groups)
+        lines.append(f"- {label}: {listing}; {first} holds {share(round(part * 1e3), 1000)} of it.")
+    return "Median share of ‖v‖² per parameter group:\n\n" + "\n".join(lines)
+
+
+def token_reading(trained: Mapping[str, float], initial: Mapping[str, float]) -> str:
+    """Class token vs patch tokens entering the first block, at initialisation and trained."""
+
+    def gain(s: Mapping[str, float]) -> str:
+        return num(s["patches"] / s["cls"])
+
+    return (
+        f"At initialisation the class-token parameter has an RMS of {num(initial['cls'], '.2g')} "
+        f"against {num(initial['patches'], '.2g')} for the patch tokens entering the first "
+        f"block: the first LayerNorm, which divides every token by its own RMS, scales it "
+        f"{gain(initial)}× as much as a patch token. After training: "
+        f"{num(trained['cls'], '.2g')} against {num(trained['patches'], '.2g')}, a factor "
+        f"{gain(trained)}."
+    )
+
+
+def init_reading(vit_init: float, resnet_init: float, vit: float) -> str:
+    """Median λ_max of both families at initialisation, and the ViT's change with training."""
+    return (
+        f"At initialisation, "
+        f"{compare('median λ_max', ('the ViT', vit_init), ('the ResNet', resnet_init))}. "
+        f"Training {sign_word(vit - vit_init)} the ViT's median λ_max, from {num(vit_init)} to "
+        f"{num(vit)} ({times(vit, vit_init)} where it started)."
+    )
+
+
+def maxima_check(pairs: Mapping[str, tuple[Tensor, Tensor]]) -> str:
+    """λ_max two ways, per model ``(top, magnitude)``: an "LA" solve (n, 1) and the largest of
+    the top-k by ``|λ|`` (n, k) over the same batches; their largest relative difference."""
+
+    gaps = {name: ((t[:, 0] - m.max(dim=1).values).abs() / t[:, 0].abs()).max()
+            for name, (t, m) in pairs.items()}  # fmt: skip
+    listing = " and ".join(f"{_percent(float(g))} for the {name}" for name, g in gaps.items())
+    return (
+        "λ_max from its own solve and the largest of the top-k by |λ| differ by at most "
+        f"{listing} (relative, over the batches)."
+    )
 
 
 __all__ = [
     "Roles",
-    "factor",
-    "num",
+    "SpectrumNumbers",
+    "ape_reading",
+    "batch_maxima",
+    "c3_reading",
+    "c4_reading",
+    "composition_reading",
+    "fit_reading",
+    "init_reading",
+    "maxima_check",
+    "nep_text",
     "paper_comparison",
-    "prose_numbers",
     "protocol",
+    "solver_reading",
     "spectra_costs",
-    "spectrum_peaks",
+    "spectrum_numbers",
+    "surface_reading",
     "times",
-    "token_numbers",
-    "value_range",
+    "token_reading",
+    "verdict_reading",
 ]
