@@ -61,8 +61,9 @@ SPECTRUM_TOL = 1e-2
 CURVATURE_DIRECTIONS = 8
 
 #: Parameters whose direction is zero in the loss surfaces, as in the official notebook
-#: (position embeddings are not filters).
-SURFACE_EXCLUDE: tuple[str, ...] = ("pos_embed", "relative_position")
+#: (position embeddings and relative-position bias tables are not filters; ours are named
+#: ``*.bias.table`` where timm's are ``relative_position_bias_table``).
+SURFACE_EXCLUDE: tuple[str, ...] = ("pos_embed", r"bias\.table")
 
 #: Paper numbers (Park & Kim 2022), ≈ read from the figures (see ``shared/PAPER_NOTES.md``).
 PAPER = {

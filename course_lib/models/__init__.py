@@ -36,8 +36,7 @@ __all__ = [
 
 
 #: Name endings of the parameters that encode position (class token, position embeddings,
-#: relative-position bias tables): no weight decay on them (as in DeiT and Swin), and held
-#: fixed when a loss surface moves the weights (as the paper's official landscape code does).
+#: relative-position bias tables): no weight decay on them, as in DeiT and Swin.
 POSITION_PARAMETERS: tuple[str, ...] = ("cls_token", "pos_embed", "bias.table")
 
 

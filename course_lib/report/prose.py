@@ -22,7 +22,7 @@ def num(x: float, fmt: str = ".3g") -> str:
     """A number as the chapters print it (thousands separated, NaN as "n/a")."""
     if isinstance(x, float) and math.isnan(x):
         return "n/a"
-    if abs(x) >= 1000:  # format(5110.0, ".3g") is "5.11e+03": print whole numbers instead
+    if abs(x) >= 100 and fmt.endswith("g"):  # ".2g" prints 460 as "4.6e+02": whole numbers
         return f"{x:,.0f}"
     return format(x, fmt)
 
@@ -64,7 +64,7 @@ def ratio(x: float, y: float) -> str:
     r = x / y
     if 0.95 <= r <= 1.05:
         return "about equal"
-    return f"{r:.2g}× larger" if r > 1 else f"{1 / r:.2g}× smaller"
+    return f"{num(r, '.2g')}× larger" if r > 1 else f"{num(1 / r, '.2g')}× smaller"
 
 
 def sign_word(
