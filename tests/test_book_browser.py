@@ -115,12 +115,19 @@ def test_every_page_loads_with_images_and_no_console_errors(site, browser):
     assert not problems, "\n".join(problems)
 
 
-def test_chapters_show_computed_figures(site, browser):
+def test_chapters_show_computed_figures_and_exercises_passing_checks(site, browser):
     html, base = site
     for page in content_pages(html):
         if not page.startswith("notebooks/"):
             continue
         browser.get(urljoin(base, page))
+        if page.startswith("notebooks/exercises/"):  # code exercises: their solutions pass
+            outputs = browser.execute_script(
+                "return Array.from(document.querySelectorAll('.cell_output'))"
+                ".map(o => o.textContent).join(' ');"
+            )
+            assert "✓" in outputs, f"{page} shows no passing check"
+            continue
         figures = browser.execute_script(
             "return Array.from(document.querySelectorAll('.cell_output img'))"
             ".filter(i => i.naturalWidth > 100).length;"
