@@ -439,6 +439,8 @@ def test_wilson_interval_matches_published_values() -> None:
         assert wilson_interval(successes, trials) == pytest.approx(interval, abs=5e-5)
     low, high = wilson_interval(5, 10, confidence=0.99)
     assert low == pytest.approx(1 - high) and high - low > 0.6  # symmetric at p = 1/2, wider
+    for trials in (1, 7, 24, 40, 60, 96):  # the interval holds p exactly at both ends
+        assert wilson_interval(0, trials)[0] == 0.0 and wilson_interval(trials, trials)[1] == 1.0
     with pytest.raises(ValueError, match="successes"):
         wilson_interval(3, 2)
 

@@ -363,7 +363,8 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     shrink = 1 + z2 / trials
     center = (p + z2 / (2 * trials)) / shrink
     half = z / shrink * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials))
-    return max(0.0, center - half), min(1.0, center + half)
+    # the interval contains p; at p = 0 or 1 rounding would otherwise leave it a hair outside
+    return min(p, max(0.0, center - half)), max(p, min(1.0, center + half))
 
 
 @dataclass
