@@ -11,6 +11,13 @@ if [ "$(cat _build/.profile 2>/dev/null)" != "$COURSE_PROFILE" ]; then
     rm -rf _build/.jupyter_cache _build/jupyter_execute
 fi
 echo "$COURSE_PROFILE" > _build/.profile
+# A notebook that failed to execute is not re-read by an incremental build (its source did not
+# change), so its error page would survive a "successful" rebuild: after a failure, read all
+# pages again (notebooks that ran are still served from the execution cache).
+if [ -d _build/html/reports ]; then
+    rm -rf _build/html/reports
+    set -- --all "$@"
+fi
 .venv/bin/jupyter-book build . --warningiserror --keep-going "$@"
 # Fixed chapter text may not state what only a run can show (generated sentences do that).
 .venv/bin/python -m course_lib lint-prose

@@ -257,6 +257,14 @@ def test_lesion_sentences_when_lesions_reach_chance():
     assert listing.count("→ at chance") == 2
 
 
+def test_lesion_halves_within_the_sampling_margin_rank_nothing():
+    # the laptop run's pattern: half means 51.93 vs 51.90, on 1,000 images (± 1.9 pp at 90 %)
+    study = _study(resnet_drops=[58.5, 38.4, 58.9, 48.0, 62.0, 45.7])
+    study.results["resnet"] = _lesion(["conv"] * 6, [58.5, 38.4, 58.9, 48.0, 62.0, 45.7])
+    assert lesion_report.lesion_verdicts(study)["resnet_early"] == "not reproduced"
+    assert "they cannot be told apart" in lesion_report.lesion_text(study)
+
+
 def test_lesion_sentences_when_a_model_is_at_chance_before_any_lesion():
     study = _study(clean=11.0)  # within 1.9 points of 10 % on 1,000 images
     text = lesion_report.lesion_text(study)

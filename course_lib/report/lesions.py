@@ -139,10 +139,10 @@ def lesion_text(study: LesionStudy) -> str:
     a local ViT matters much) for the models above chance."""
     r, chance = study.results, study.chance
     n = r["resnet"].num_samples
-    margin = 100 * binomial_interval(chance / 100, n)
-    sentences = [f"Chance is {chance:.1f} % (± {margin:.1f} points for {n:,} test images)."] + [
-        _status(f, r[f], chance) for f in r
-    ]
+    chance_margin = 100 * binomial_interval(chance / 100, n)
+    sentences = [
+        f"Chance is {chance:.1f} % (± {chance_margin:.1f} points for {n:,} test images)."
+    ] + [_status(f, r[f], chance) for f in r]
     ok = {f: above_chance(res.clean_accuracy, chance, res.num_samples) for f, res in r.items()}
     s = {f: lesion_summary(res) for f, res in r.items()}
     if ok["resnet"]:
@@ -157,10 +157,15 @@ def lesion_text(study: LesionStudy) -> str:
                 fmt=".1f",
             )
             + ": "
-            + _reading(
-                res.first_half > res.second_half,
-                "the early units matter more.",
-                "the later units matter at least as much here.",
+            + (
+                _reading(
+                    res.first_half >= res.second_half,
+                    "the early units matter more.",
+                    "the later units matter at least as much here.",
+                )
+                if abs(res.first_half - res.second_half) > margin(r["resnet"])
+                else "the two halves differ by less than the sampling margin "
+                f"(± {num(margin(r['resnet']), '.1f')} points): they cannot be told apart."
             )
         )
     if ok["alternet"]:
@@ -195,10 +200,17 @@ def lesion_text(study: LesionStudy) -> str:
     return " ".join(sentences)
 
 
+def margin(result: LesionResult) -> float:
+    """The 95 % sampling half-width (pp) of the clean accuracy on the lesion images: two halves
+    whose mean drops differ by less cannot be told apart on this test set."""
+    return 100 * binomial_interval(result.clean_accuracy / 100, result.num_samples)
+
+
 def lesion_verdicts(study: LesionStudy) -> dict[str, str]:
     """The verdict of each of the paper's three lesion findings (Fig. 10b).
 
-    ``"resnet_early"``: the ResNet's first half costs more than its second; ``"alternet_msa"``:
+    ``"resnet_early"``: the ResNet's first half costs more than its second, by more than the
+    sampling :func:`margin`; ``"alternet_msa"``:
     AlterNet's MSAs cost more than its Convs (reversed → not reproduced), the largest single
     drop an MSA too → reproduced, else partly; ``"local_small"``: the local ViT's largest drop
     below the ResNet's. A finding about a model at chance before any lesion is not reproduced:
@@ -212,7 +224,9 @@ def lesion_verdicts(study: LesionStudy) -> dict[str, str]:
     else:
         msa = REPRODUCED if alt.largest_kind == "msa" else PARTLY
     return {
-        "resnet_early": less_verdict(res.second_half, res.first_half) if ok["resnet"] else NOT,
+        "resnet_early": less_verdict(res.second_half, res.first_half, margin(r["resnet"]))
+        if ok["resnet"]
+        else NOT,
         "alternet_msa": msa if ok["alternet"] else NOT,
         "local_small": less_verdict(loc.largest, res.largest)
         if ok["local_vit"] and ok["resnet"]

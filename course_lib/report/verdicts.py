@@ -61,9 +61,12 @@ def trend_verdict(values: Sequence[float]) -> str:
     return PARTLY if values[-1] < values[0] else NOT
 
 
-def less_verdict(smaller: float, larger: float) -> str:
-    """A two-value contrast: reproduced if ``smaller < larger``, else not reproduced."""
-    return REPRODUCED if smaller < larger else NOT
+def less_verdict(smaller: float, larger: float, margin: float = 0.0) -> str:
+    """A two-value contrast: reproduced if ``smaller + margin < larger``, else not reproduced.
+
+    ``margin`` is the difference measurement noise alone could make (e.g. a sampling interval).
+    """
+    return REPRODUCED if smaller + margin < larger else NOT
 
 
 def filter_verdict(change_by_kind: Mapping[str, float]) -> str:
