@@ -264,7 +264,7 @@ def test_readings_follow_the_numbers():
     assert "belong to different models" in report.c1_reading(final)
     paper_like = {0.1: record(0.9, 1.0), 0.3: record(0.7, 0.8), 1.0: record(0.5, 0.6)}
     reading = report.c2_reading(paper_like)
-    assert "train NLL falls at every step" in reading and "as the paper" in reading
+    assert "train NLL falls at every step" in reading and "as in the paper" in reading
     fits_small = {0.1: record(0.1, 1.0), 0.3: record(0.3, 0.8), 1.0: record(0.5, 0.6)}
     reading = report.c2_reading(fits_small)
     assert "train NLL rises at every step" in reading and "unlike in the paper" in reading

@@ -311,7 +311,7 @@ def c2_reading(sweep: Mapping[float, RunRecord]) -> str:
 
     text = f"as the data grow, the ViT's train NLL {trend(train)} and its test error {trend(test)}"
     if train[-1] < train[0]:
-        return text + ": with more data it fits its augmented training data better, as the paper"
+        return text + ": with more data it fits its augmented training data better, as in the paper"
     return text + ": more data does not help it fit, unlike in the paper"
 
 
