@@ -23,6 +23,7 @@ from course_lib.experiments import TrainedModel, resolve_model_name
 from course_lib.models import ResNet, ViT, create_model, model_family
 from course_lib.plots.style import family_label
 from course_lib.report.prose import ascending, num, ratio
+from course_lib.report.verdicts import PARTLY, REPRODUCED, same_order_verdict
 from course_lib.train import History
 
 #: The families that claim C1 compares, from strongest to weakest inductive bias.
@@ -248,14 +249,14 @@ def c1_reading(final: Mapping[str, FinalMetrics]) -> str:
     train = {f: final[f].train_nll for f in C1_FAMILIES}
     test = {f: final[f].test_error for f in C1_FAMILIES}
     worst_fit, worst_test = max(train, key=train.get), max(test, key=test.get)
-    same = sorted(train, key=train.get) == sorted(test, key=test.get)
-    if same:
+    verdict = same_order_verdict(train, test)  # the box's test, so the words cannot disagree
+    if verdict == REPRODUCED:
         return (
             "train NLL and test error rank the three families alike: the model that generalizes "
             f"worst, the {family_label(worst_test)}, is also the one that fits its augmented "
             "training data worst. That is the underfitting signature the paper describes"
         )
-    if worst_fit == worst_test:
+    if verdict == PARTLY:
         return (
             f"the {family_label(worst_fit)} has both the highest train NLL and the highest test "
             "error, as in the paper's underfitting reading, though the other two swap places"

@@ -27,7 +27,7 @@ from course_lib.analysis.spectra import (
 )
 from course_lib.config import Profile
 from course_lib.report import Comparison
-from course_lib.report.prose import ascending, compare, near_zero, num, share, sign_word
+from course_lib.report.prose import ascending, compare, near_zero, num, ratio, share, sign_word
 from course_lib.report.verdicts import NOT, PARTLY, REPRODUCED, less_verdict, order_verdict
 
 
@@ -56,11 +56,8 @@ def times(a: float, b: float) -> str:
     """ "3.2× smaller than" / "460× larger than" / "about as large as": a compared with b."""
     if not (a > 0 and b > 0):
         return "not comparable with"
-    r = a / b
-    if 0.95 <= r <= 1.05:
-        return "about as large as"
-    big = max(r, 1 / r)
-    return f"{num(big, '.2g' if big < 10 else '.0f')}× {'larger' if r > 1 else 'smaller'} than"
+    r = ratio(a, b)
+    return "about as large as" if r == "about equal" else f"{r} than"
 
 
 def _percent(p: float) -> str:

@@ -22,9 +22,11 @@ def num(x: float, fmt: str = ".3g") -> str:
     """A number as the chapters print it (thousands separated, NaN as "n/a")."""
     if isinstance(x, float) and math.isnan(x):
         return "n/a"
-    if abs(x) >= 100 and fmt.endswith("g"):  # ".2g" prints 460 as "4.6e+02": whole numbers
+    text = format(x, fmt)
+    # ".2g" prints 460 as "4.6e+02" and 99.5 as "1e+02": print whole numbers from 100 up instead
+    if fmt.endswith("g") and abs(x) >= 1 and (abs(x) >= 100 or "e" in text):
         return f"{x:,.0f}"
-    return format(x, fmt)
+    return text
 
 
 def compare(
