@@ -155,6 +155,7 @@ def lesion_text(study: LesionStudy) -> str:
                 ("the second half", res.second_half),
                 words=("smaller", "larger"),
                 fmt=".1f",
+                tolerance=margin(r["resnet"]),
             )
             + ": "
             + (
