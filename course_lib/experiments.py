@@ -95,7 +95,11 @@ def trained_model(
     size = image_size or prof.image_size
     base_epochs = epochs or prof.train.epochs
     run_epochs = max(1, round(base_epochs / fraction))
-    config = train_config_for(prof, seed=seed, epochs=run_epochs, progress=progress)
+    # tested at the full run's step counts: every 1 / fraction epochs
+    every = max(1, round(run_epochs / base_epochs))
+    config = train_config_for(
+        prof, seed=seed, epochs=run_epochs, eval_every=every, progress=progress
+    )
     t = prof.train
     key = {
         "model": name,

@@ -23,13 +23,24 @@ class TrainConfig:
     seed: int = 0  # seeds initial RNGs and, with the epoch, each epoch's shuffling/augmentation
     channels_last: bool = False  # NHWC memory format (faster convolutions on recent GPUs)
     compile: bool | str = False  # torch.compile the model; a string names its mode
+    # Test the model after every ``eval_every``-th epoch and after the last (NaN in between):
+    # a run on a small fraction repeats its few images for many short epochs, and testing it
+    # at the full run's epoch boundaries keeps the test cost that of the full run.
+    eval_every: int = 1
     progress: bool | None = None  # tqdm bars; None: on when stderr is a terminal and not in CI
+
+    def __post_init__(self) -> None:
+        if self.eval_every < 1:
+            raise ValueError(
+                f"eval_every must be >= 1 (test every n-th epoch), got {self.eval_every}"
+            )
 
 
 @dataclass
 class History:
     """Per-epoch metrics: lists aligned by epoch (NLL in nats, error in %).
 
+    ``test_nll``/``test_error`` are NaN after epochs the run did not test (``eval_every``).
     ``train_nll``/``train_error`` are running means over each epoch's batches while the weights
     move; ``final_train_nll``/``final_train_error`` are measured once more at the final weights
     (:func:`augmented_pass`), comparable with the test values of the last epoch.

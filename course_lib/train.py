@@ -339,8 +339,11 @@ def fit(
                     else " No checkpoint was written yet."
                 )
             )
+        tested = test_loader is not None and (
+            (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
+        )
         test_nll, test_error = (
-            evaluate(model, test_loader, config.amp) if test_loader else (math.nan,) * 2
+            evaluate(model, test_loader, config.amp) if tested else (math.nan,) * 2
         )
         history.append(
             epoch=epoch + 1,

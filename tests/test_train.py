@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import pickle
 import socket
@@ -34,6 +36,24 @@ def test_fit_learns_and_writes_history(blob_loaders, tmp_path):
     assert saved["test_error"] == history.test_error
     state = load_checkpoint(tmp_path / "checkpoint.pt")
     assert state["epoch"] == 2 and state["train_config"]["lr"] == FAST.lr
+
+
+def test_eval_every_tests_every_nth_epoch_and_the_last(blob_loaders):
+    train, test = blob_loaders()
+    torch.manual_seed(0)
+    config = TrainConfig(epochs=5, lr=3e-3, eval_every=2, progress=False)
+    history = fit(create_model("resnet_tiny", num_classes=4), train, test, config, device="cpu")
+    tested = [not math.isnan(e) for e in history.test_error]
+    assert tested == [False, True, False, True, True]
+    assert [not math.isnan(n) for n in history.test_nll] == tested
+    # training itself does not depend on when the test set is read
+    torch.manual_seed(0)
+    every = fit(create_model("resnet_tiny", num_classes=4), train, test,
+                dataclasses.replace(config, eval_every=1), device="cpu")  # fmt: skip
+    assert every.train_nll == history.train_nll
+    assert every.test_error[-1] == history.test_error[-1]
+    with pytest.raises(ValueError, match="eval_every"):
+        TrainConfig(eval_every=0)
 
 
 def test_final_train_metrics_are_a_fixed_pass_at_the_final_weights(blob_loaders, tmp_path):
