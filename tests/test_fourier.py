@@ -289,3 +289,20 @@ def test_fourier_plots_return_axes() -> None:
     ax = plot_high_frequency_over_depth({"vit_tiny": vit, "resnet_tiny": conv})
     assert len(ax.lines) == 2 and len(ax.patches) == 2  # two MSA spans
     plt.close("all")
+
+
+def test_token_scales_read_the_class_token_with_its_position_row() -> None:
+    from course_lib.analysis.features import token_scales
+    from course_lib.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("vit_tiny", num_classes=4, image_size=32).eval()
+    images = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        model.cls_token.fill_(0.0)
+        model.pos_embed[:, 0].fill_(0.5)  # the class token enters the first block as 0.5s
+        patches = model.patch_embed(images) + model.pos_embed[:, 1:]
+    scales = token_scales(model, images)
+    assert scales["cls"] == pytest.approx(0.5)
+    assert scales["patches"] == pytest.approx(float(patches.pow(2).mean().sqrt()), rel=1e-5)
+    assert token_scales(create_model("local_vit_tiny", num_classes=4), images) == {}

@@ -350,15 +350,22 @@ def token_scales(model: nn.Module, images: Tensor) -> dict[str, float]:
 
     A LayerNorm divides its input by its RMS, so an input 100× smaller than its neighbours is
     amplified 100× more: the reason a small class token makes the ViT's Hessian sharp along it.
-    The patch tokens are the model's first feature map (patch embedding plus position
-    embedding). Empty for models without a class token.
+    Both are read with their position embeddings: the patch tokens are the model's first
+    feature map (patch embedding plus position embedding), the class token is ``cls_token``
+    plus its own row of ``pos_embed`` where the model gives it one (ours and timm's ViTs; not
+    timm's ``no_embed_class`` models). Empty for models without a class token.
     """
     cls = getattr(model, "cls_token", None)
     if cls is None:
         return {}
     with torch.no_grad(), eval_mode(model):
         embedded = model.forward_intermediates(images.to(cls.device), indices=[0])[0].tensor
+    token = cls.detach()[:, :1]
+    pos = getattr(model, "pos_embed", None)
+    prefix = getattr(model, "num_prefix_tokens", 1)
+    if pos is not None and pos.shape[1] == embedded.shape[-2] * embedded.shape[-1] + prefix:
+        token = token + pos.detach()[:, :1]
     return {
-        "cls": float(cls.detach().pow(2).mean().sqrt()),
+        "cls": float(token.pow(2).mean().sqrt()),
         "patches": float(embedded.pow(2).mean().sqrt()),
     }
