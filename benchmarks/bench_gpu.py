@@ -36,6 +36,7 @@ from course_lib.analysis.landscape import (  # noqa: E402
     filter_normalized_direction_pair,
     loss_surface_2d,
 )
+from course_lib.chapters.ch03_frequency import NOISE_FAMILIES  # noqa: E402
 from course_lib.config import Profile, get_profile  # noqa: E402
 from course_lib.data import make_loaders, mix_transform  # noqa: E402
 from course_lib.models import create_model  # noqa: E402
@@ -209,7 +210,13 @@ def projection(profile: Profile, rates: dict, pipeline: dict, costs: dict) -> No
     best = {f: min(max(r[s] for s in SETTINGS), feed) for f, r in rates.items()}
     epochs = profile.train.epochs
     run_min = {f: epochs * CIFAR_TRAIN / rate / 60 for f, rate in best.items()}
-    ch01 = run_min["resnet"] + run_min["local_vit"] + run_min["vit"] * len(profile.data_fractions)
+    # ch01: the three C1 families at every seed, and the ViT on each smaller data fraction
+    # (equal steps: each costs a full run).
+    seeds = len(profile.seeds)
+    small = sum(f < 1.0 for f in profile.data_fractions)
+    ch01 = (
+        seeds * (run_min["resnet"] + run_min["local_vit"] + run_min["vit"]) + small * run_min["vit"]
+    )
     # ch02: LA and SA on every batch for 2 trained models + the small-data ViT, LA for 2 inits;
     # a surface of n² points and two curves of 2n - 1 points for each trained model.
     n = profile.landscape.points
@@ -220,13 +227,14 @@ def projection(profile: Profile, rates: dict, pipeline: dict, costs: dict) -> No
         + profile.hessian.batches * sum(c["LA"] for c in costs.values())
         + sum(c["surface point"] * (n * n + 2 * (2 * n - 1)) for c in costs.values())
     ) / 60
-    # ch03: every noise band x strength over the test set, for ResNet, ViT and AlterNet.
+    # ch03: every noise band x strength over the test set, for the chapter's noise families.
     noise_images = (
         len(profile.frequency.noise_centers) * len(profile.frequency.noise_magnitudes) * CIFAR_TEST
     )
-    ch03 = sum(noise_images / rates[f]["eval"] for f in ("resnet", "vit", "alternet")) / 60
-    # ch04: AlterNet plus each build-up step after the plain ResNet (a ResNet-sized run each).
-    ch04 = run_min["alternet"] + (len(profile.alternet_buildup) - 1) * run_min["resnet"]
+    ch03 = sum(noise_images / rates[f]["eval"] for f in NOISE_FAMILIES) / 60
+    # ch04: AlterNet at every seed plus each build-up step after the plain ResNet (a
+    # ResNet-sized run each).
+    ch04 = seeds * run_min["alternet"] + (len(profile.alternet_buildup) - 1) * run_min["resnet"]
     print(f"one {epochs}-epoch CIFAR-100 run, at the best measured rate (input pipeline capped "
           f"at {feed:.0f} images/s):")  # fmt: skip
     for family, minutes in run_min.items():
