@@ -5,7 +5,10 @@ Run: ``python benchmarks/bench_data.py`` (under a minute on 2 CPU cores). Report
 - generation: synthetic images per second (``make_synthetic``) at 32×32 and 64×64, best of a
   few runs, and how that splits into background, low cue and high cue;
 - loading: images per second through one epoch of ``make_loaders("synthetic", …)`` (batch 128,
-  main process) for each augmentation.
+  main process) for each augmentation;
+- seeding: the per-image reseeding of the augmentation (``TransformedDataset``) with
+  ``torch.manual_seed``, which also seeds every accelerator lazily and records a stack trace
+  each time on a CUDA build, against the CPU generator alone, side by side.
 
 Per-image transforms on 32×32 tensors are tiny ops: when other processes load the CPU, torch's
 intra-op threads wait on each other and ``strong`` can get 10× slower; ``--threads 1`` shows the
@@ -60,7 +63,7 @@ def generation(n: int, image_size: int, repeats: int) -> None:
 
 
 def loading(n: int, batch_size: int) -> None:
-    for augment in ("none", "basic", "strong"):
+    for augment in ("none", "crop", "basic", "strong"):
         train, _, _ = make_loaders(
             "synthetic", batch_size=batch_size, n_train=n, n_test=100, augment=augment
         )
@@ -71,6 +74,20 @@ def loading(n: int, batch_size: int) -> None:
         print(
             f"  {'augment=' + augment:<22} {n / seconds:>10,.0f} img/s (one epoch {seconds:.2f} s)"
         )
+
+
+def seeding(n: int, repeats: int) -> None:
+    def reseed(seed_fn: Callable[[int], object]) -> None:
+        for i in range(n):
+            with torch.random.fork_rng(devices=[]):
+                seed_fn(i)
+
+    everywhere = best_seconds(lambda: reseed(torch.manual_seed), repeats)
+    cpu_only = best_seconds(lambda: reseed(torch.default_generator.manual_seed), repeats)
+    print(
+        f"  torch.manual_seed {1e6 * everywhere / n:.0f} µs/image, CPU generator "
+        f"{1e6 * cpu_only / n:.0f} µs/image: {everywhere / cpu_only:.1f}x"
+    )
 
 
 def main() -> None:
@@ -88,6 +105,8 @@ def main() -> None:
     generation(args.n // 4, 64, args.repeats)
     print(f"Loading one epoch of {args.n_load} synthetic 32x32 images, batch 128:")
     loading(args.n_load, 128)
+    print(f"Reseeding the augmentation of {args.n_load} images (fork_rng + seed per image):")
+    seeding(args.n_load, args.repeats)
 
 
 if __name__ == "__main__":
