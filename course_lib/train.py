@@ -121,6 +121,38 @@ def _reseed_epoch(loader: DataLoader, config: TrainConfig, epoch: int) -> None:
         loader.sampler.set_epoch(epoch)
 
 
+def _objective(
+    net: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    config: TrainConfig,
+    device: torch.device,
+    batch_transform: BatchTransform | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One batch through the training objective: moved to ``device``, mixed by
+    ``batch_transform``, forward (bfloat16 autocast on CUDA if ``config.amp``). Returns the
+    logits, the (maybe soft) targets and the summed label-smoothed NLL."""
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    x = x.to(device, non_blocking=True, memory_format=memory_format)
+    y = y.to(device, non_blocking=True)
+    if batch_transform is not None:
+        x, y = batch_transform(x, y)
+    with torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda"
+    ):
+        logits = net(x)
+    return logits, y, _soft_nll(logits, y, config.label_smoothing)
+
+
+def _tally(totals: Tensor, logits: Tensor, y: Tensor, loss_sum: Tensor) -> None:
+    """Add a batch's summed NLL, errors (against the largest soft target) and size to
+    ``totals`` in place, on the device (no host sync)."""
+    hard = y if y.dim() == 1 else y.argmax(1)
+    totals[0] += loss_sum.detach()
+    totals[1] += (logits.detach().argmax(1) != hard).sum()
+    totals[2] += y.shape[0]
+
+
 def _train_epoch(
     net: nn.Module,
     model: nn.Module,
@@ -129,7 +161,7 @@ def _train_epoch(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     config: TrainConfig,
     device: torch.device,
-    batch_transform: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
+    batch_transform: BatchTransform | None = None,
     bar: tqdm | None = None,
 ) -> Tensor:
     """One optimisation pass over ``batches``; (summed NLL, wrong, count) as a float64 tensor.
@@ -139,27 +171,16 @@ def _train_epoch(
     ``net`` is what runs forward (maybe DDP- or compile-wrapped), ``model`` whose gradients are
     clipped.
     """
-    use_amp = config.amp and device.type == "cuda"
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     totals = torch.zeros(3, device=device, dtype=torch.float64)
     for step, (x, y) in enumerate(batches):
-        x = x.to(device, non_blocking=True, memory_format=memory_format)
-        y = y.to(device, non_blocking=True)
-        if batch_transform is not None:
-            x, y = batch_transform(x, y)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            logits = net(x)
-        loss_sum = _soft_nll(logits, y, config.label_smoothing)
+        logits, y, loss_sum = _objective(net, x, y, config, device, batch_transform)
         optimizer.zero_grad(set_to_none=True)
         (loss_sum / y.shape[0]).backward()
         if config.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         scheduler.step()
-        hard = y if y.dim() == 1 else y.argmax(1)
-        totals[0] += loss_sum.detach()
-        totals[1] += (logits.detach().argmax(1) != hard).sum()
-        totals[2] += y.shape[0]
+        _tally(totals, logits, y, loss_sum)
         if bar is not None and step % 20 == 0:
             bar.set_postfix(nll=f"{totals[0].item() / totals[2].item():.3f}")
     return totals
@@ -181,19 +202,10 @@ def augmented_pass(
     the test NLL (a running mean over the last epoch mixes weights and lags behind them).
     """
     _reseed_epoch(loader, config, config.epochs)
-    use_amp = config.amp and device.type == "cuda"
     totals = torch.zeros(3, device=device, dtype=torch.float64)
     with eval_mode(model):
         for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if batch_transform is not None:
-                x, y = batch_transform(x, y)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                logits = model(x)
-            hard = y if y.dim() == 1 else y.argmax(1)
-            totals[0] += _soft_nll(logits, y, config.label_smoothing)
-            totals[1] += (logits.argmax(1) != hard).sum()
-            totals[2] += y.shape[0]
+            _tally(totals, *_objective(model, x, y, config, device, batch_transform))
     if _rank_and_world()[1] > 1:
         dist.all_reduce(totals)
     nll, wrong, count = totals.tolist()
