@@ -2,19 +2,22 @@
 
 - :func:`training_batches`: shuffled, augmented training batches (Hessian spectra, surfaces);
 - :func:`evaluation_images`: test images as tensors, optionally with a cue removed (noise, cues);
-- :func:`evaluation_loader`: the test set in fixed order (lesions, accuracy under noise).
+- :func:`evaluation_loader`: the test set in fixed order (lesions, accuracy under noise);
+- :func:`cue_accuracies`: every model's accuracy on each cue-removal test set (which cue it reads).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset, TensorDataset
 
+from course_lib.analysis.evaluation import accuracy
 from course_lib.config import Profile
-from course_lib.data import DatasetInfo, get_dataset, make_loaders
+from course_lib.data import CUES, DatasetInfo, get_dataset, make_loaders
 
 
 def training_batches(
@@ -86,4 +89,28 @@ def evaluation_loader(profile: Profile, n: int | None = None) -> DataLoader:
     return DataLoader(dataset, batch_size=profile.train.batch_size, shuffle=False)
 
 
-__all__ = ["evaluation_images", "evaluation_loader", "training_batches"]
+def cue_accuracies(
+    models: Mapping[str, nn.Module],
+    profile: Profile,
+    *,
+    n: int | None = None,
+    image_size: int | None = None,
+    batch_size: int = 500,
+) -> dict[str, dict[str, float]]:
+    """Accuracy (%) of every model on each cue set of the synthetic data: ``{name: {cues: %}}``.
+
+    ``"both"`` is the plain test set, ``"low"`` keeps only the low-frequency colour layout (a
+    "shape"), ``"high"`` only the texture, ``"none"`` neither (chance). A model that keeps its
+    accuracy with one cue alone relies on that cue. The sets share every image's background,
+    jitter and label (:func:`evaluation_images` with ``n`` and ``image_size``).
+    """
+    sets = {
+        cues: evaluation_images(profile, cues=cues, n=n, image_size=image_size)[:2] for cues in CUES
+    }
+    return {
+        name: {cues: accuracy(model, *sets[cues], batch_size) for cues in CUES}
+        for name, model in models.items()
+    }
+
+
+__all__ = ["cue_accuracies", "evaluation_images", "evaluation_loader", "training_batches"]

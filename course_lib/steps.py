@@ -19,7 +19,7 @@ import functools
 import importlib
 import inspect
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import numpy as np
 import torch
@@ -29,9 +29,20 @@ from course_lib.config import Profile, as_profile
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 _TYPE = "__dataclass__"  # marks an encoded dataclass: "module:QualName"
 _ARRAY = "__ndarray__"  # marks an encoded numpy array (stored as a tensor)
+
+
+@dataclasses.dataclass
+class PerModel(Generic[T]):
+    """A step's result for every model it analysed, keyed by registered model name."""
+
+    models: dict[str, T]
+    seconds: float  # how long the step took when it was computed (NaN: nothing to compute)
+    chance: float = float("nan")  # chance accuracy (%) of the test images (noise, cue steps)
+    images: int = 0  # test images per condition (noise, cue steps)
 
 
 def encode(value: Any) -> Any:
@@ -132,4 +143,4 @@ def cached_step(func: Callable[P, R]) -> Callable[..., R]:
     return wrapper
 
 
-__all__ = ["allow_result_types", "cached_step", "decode", "encode", "key_value"]
+__all__ = ["PerModel", "allow_result_types", "cached_step", "decode", "encode", "key_value"]

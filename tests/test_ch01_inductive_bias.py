@@ -222,11 +222,43 @@ def test_seed_runs_train_every_seed_of_the_profile(fake_trained_model):
     ]
 
 
+def test_cue_reliance_tests_the_c1_families_at_seed_0(fake_trained_model):
+    profile = get_profile("smoke", n_test=40, analysis_test_images=20)
+    cues = ch01.cue_reliance(profile, refresh=True)
+    assert [(family, kw) for family, _, _, kw in fake_trained_model] == [
+        (f, {}) for f in ch01.C1_FAMILIES
+    ]
+    assert set(cues.models) == {profile.models[f] for f in ch01.C1_FAMILIES}
+    assert all(set(acc) == {"both", "low", "high", "none"} for acc in cues.models.values())
+    assert (cues.chance, cues.images) == (10.0, 20)
+    assert ch01.cue_reliance(get_profile("gpu")).models == {}  # CIFAR: no cue sets, no training
+
+
+CUES = {
+    "resnet_tiny": {"both": 72.0, "low": 20.0, "high": 70.0, "none": 10.0},
+    "local_vit_tiny": {"both": 33.0, "low": 30.0, "high": 10.0, "none": 10.0},
+    "vit_tiny": {"both": 29.0, "low": 28.0, "high": 11.0, "none": 10.0},
+}
+
+
+def test_cue_reading_says_when_the_families_learned_different_cues():
+    text = report.cue_reading(CUES, SMOKE, 10.0, 1000)
+    assert "The ResNet scores 70 % on texture-only images" in text
+    assert "learned different cues" in text
+    layout = {name: {**acc, "high": 10.0, "low": 60.0} for name, acc in CUES.items()}
+    same = report.cue_reading(layout, SMOKE, 10.0, 1000)
+    assert "different" not in same and "All three rely more on the layout" in same
+    chance = {name: dict.fromkeys(acc, 10.0) for name, acc in CUES.items()}
+    assert "No family reads a single cue" in report.cue_reading(chance, SMOKE, 10.0, 1000)
+    assert "no cue-removal test sets" in report.cue_reading({}, SMOKE, 10.0, 0)
+
+
 def test_steps_are_registered():
     steps = precompute_steps()
     assert "ch01_inductive_bias.family_runs" in steps
     assert "ch01_inductive_bias.fraction_sweep" in steps
     assert "ch01_inductive_bias.seed_runs" in steps
+    assert "ch01_inductive_bias.cue_reliance" in steps
 
 
 # --- figures and the widget --------------------------------------------------------------------
@@ -330,10 +362,12 @@ def test_every_glued_name_of_the_notebook_is_produced():
     cells = json.loads(notebook.read_text())["cells"]
     text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     used = set(re.findall(r"\{glue:text\}`(\w+)`", text))
+    code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     by_seed = {f: [record(0.3, 0.5)] for f in ch01.C1_FAMILIES}
     produced = (
         report.parameter_glue(report.architecture_summary(SMOKE)).keys()
         | report.c1_glue(by_seed).keys()
         | report.c2_glue({0.5: record(0.2, 0.3), 1.0: record(0.3, 0.4)}).keys()
+        | set(re.findall(r'glue\("(\w+)"', code))  # glued by name in the notebook itself
     )
     assert used and used <= produced

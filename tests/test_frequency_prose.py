@@ -86,6 +86,14 @@ def test_cue_sentence_reads_the_cue_against_chance(high: float, low: float, read
     assert ("(above chance)" in text) == (max(high, low) > 20)
 
 
+@pytest.mark.parametrize(
+    ("high", "low", "cue"),
+    [(95.0, 20.0, "texture"), (12.0, 90.0, "layout"), (60.0, 60.0, "both"), (11.0, 9.0, "neither")],
+)
+def test_relied_cue(high: float, low: float, cue: str) -> None:
+    assert prose.relied_cue({"high": high, "low": low}, 10.0, 2000) == cue
+
+
 def test_noise_glue_words_and_the_cross_comparison() -> None:
     profile = get_profile("smoke")
     sweeps = {profile.models["resnet"]: sweep(8.0, 40.0), profile.models["vit"]: sweep(8.0, 4.0)}

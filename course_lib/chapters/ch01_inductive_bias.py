@@ -8,6 +8,8 @@
   compares families by accuracy, so its verdicts use the seed means and show the spread.
 - :func:`fraction_sweep` trains the ViT on the class-balanced fractions
   ``profile.data_fractions`` with the same number of optimisation steps for every fraction.
+- :func:`cue_reliance` tests which of the synthetic data's two cues each C1 family learned
+  (seed 0): a ViT that learned neither would explain a C1 or C2 row that does not show.
 - :func:`c1_comparisons` / :func:`c2_comparisons` turn the measured values into the rows of the
   "paper vs. this run" box, with verdicts from :mod:`course_lib.report.verdicts`.
 
@@ -22,6 +24,7 @@ over the training set at the final weights (:func:`course_lib.train.augmented_pa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
 from course_lib.chapters import precompute_step
@@ -38,6 +41,8 @@ from course_lib.report.inductive_bias import (
     spread_text,
 )
 from course_lib.report.verdicts import order_verdict, same_order_verdict, trend_verdict
+from course_lib.samples import cue_accuracies
+from course_lib.steps import PerModel, cached_step
 
 #: Paper Fig. 5a (CIFAR-100, ≈ read from the figure): test error (%) and train NLL on augmented
 #: data of ResNet-50 (Conv), Swin-Ti (local MSA) and ViT-Ti (global MSA); every model of the
@@ -107,6 +112,21 @@ def fraction_sweep(profile: Profile | str | None = None) -> dict[float, RunRecor
         f: run_record(trained_model("vit", profile=prof, fraction=f))
         for f in sorted(prof.data_fractions)
     }
+
+
+@precompute_step
+@cached_step
+def cue_reliance(profile: Profile) -> PerModel[dict[str, float]]:
+    """Accuracy (%) of each C1 family (seed 0) on the cue-removal test sets (layout only,
+    texture only, neither), ``profile.analysis_test_images`` images each: which cue it learned
+    (:func:`course_lib.samples.cue_accuracies`). Empty for data without cue sets (CIFAR)."""
+    if profile.data != "synthetic":
+        return PerModel({}, float("nan"))
+    runs = [trained_model(family, profile=profile) for family in C1_FAMILIES]
+    start = time.perf_counter()
+    n = profile.analysis_test_images or profile.n_test
+    result = cue_accuracies({run.name: run.model for run in runs}, profile, n=n)
+    return PerModel(result, time.perf_counter() - start, 100 / runs[0].num_classes, n)
 
 
 def c1_comparisons(by_seed: Mapping[str, Sequence[RunRecord]]) -> list[Comparison]:
@@ -187,6 +207,7 @@ __all__ = [
     "c1_comparisons",
     "c2_comparisons",
     "comparisons",
+    "cue_reliance",
     "family_runs",
     "fraction_sweep",
     "seed_runs",

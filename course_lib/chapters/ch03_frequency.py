@@ -29,25 +29,21 @@ analyses 32×32 models (a patch-4 ViT gives an 8×8 token grid: five points on t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from torch import Tensor
 
 from course_lib.analysis.depth_profiles import FeatureAnalysis, analyse_feature_maps
-from course_lib.analysis.evaluation import accuracy, tensor_batches
+from course_lib.analysis.evaluation import tensor_batches
 from course_lib.analysis.robustness import NoiseSweep, noise_sweep, split_drops
 from course_lib.chapters import precompute_step
 from course_lib.config import Profile, as_profile
-from course_lib.data import CUES, DatasetInfo
+from course_lib.data import DatasetInfo
 from course_lib.experiments import TrainedModel, trained_model
 from course_lib.plots.frequency_chapter import PaperCurve
 from course_lib.report import Comparison
 from course_lib.report.frequency import paper_comparison
-from course_lib.samples import evaluation_images
-from course_lib.steps import cached_step
-
-T = TypeVar("T")
+from course_lib.samples import cue_accuracies, evaluation_images
+from course_lib.steps import PerModel, cached_step
 
 FAMILIES: tuple[str, ...] = ("resnet", "vit", "local_vit")
 """Families whose feature maps (C5, C7) and cue use the chapter analyses. The ResNet and the ViT
@@ -101,16 +97,6 @@ PAPER = {
     "within stages to ≈ 0.46, 0.77, 0.84 (≈ read from Fig. 9, CIFAR-100)",
 }
 """The paper's side of the "paper vs. this run" box."""
-
-
-@dataclass
-class PerModel(Generic[T]):
-    """A step's result for every model it analysed, keyed by registered model name."""
-
-    models: dict[str, T]
-    seconds: float  # how long the step took when it was computed (NaN: nothing to compute)
-    chance: float = float("nan")  # chance accuracy (%) of the test images (noise, cue steps)
-    images: int = 0  # test images per condition (noise, cue steps)
 
 
 def trained_runs(
@@ -179,13 +165,16 @@ def cue_reliance(profile: Profile) -> PerModel[dict[str, float]]:
         return PerModel({}, float("nan"))
     runs = trained_runs(profile)
     start = time.perf_counter()
-    sets = {cues: evaluation_set(profile, cues) for cues in CUES}
-    result = {
-        run.name: {cues: accuracy(run.model, *sets[cues][:2], EVAL_BATCH) for cues in CUES}
-        for run in runs.values()
-    }
-    images, _, info = sets["both"]
-    return PerModel(result, time.perf_counter() - start, 100 / info.num_classes, len(images))
+    freq, n = profile.frequency_profile(), profile.frequency.noise_images or profile.n_test
+    result = cue_accuracies(
+        {run.name: run.model for run in runs.values()},
+        freq,
+        n=n,
+        image_size=profile.frequency.image_size,
+        batch_size=EVAL_BATCH,
+    )
+    chance = 100 / next(iter(runs.values())).num_classes
+    return PerModel(result, time.perf_counter() - start, chance, n)
 
 
 def step_seconds(profile: Profile | str | None = None) -> dict[str, float]:

@@ -221,17 +221,29 @@ def cue_glue(
     return out
 
 
+def relied_cue(accuracy: Mapping[str, float], chance: float, images: int) -> str:
+    """The cue a model relies on more: ``"texture"``, ``"layout"``, ``"both"`` (equal
+    accuracies) or ``"neither"`` (no single cue carries it above chance, 95 % interval of
+    ``images`` draws)."""
+    high, low = accuracy["high"], accuracy["low"]
+    if all(versus_chance(a / 100, chance / 100, images) != "above chance" for a in (high, low)):
+        return "neither"
+    if high == low:
+        return "both"
+    return "texture" if high > low else "layout"
+
+
 def cue_sentence(family: str, accuracy: Mapping[str, float], chance: float, images: int) -> str:
     """A model's accuracy on the texture-only and layout-only images, each against chance (95 %
     interval of ``images`` draws), and the cue it relies on more."""
     high, low = accuracy["high"], accuracy["low"]
     high_vs, low_vs = (versus_chance(a / 100, chance / 100, images) for a in (high, low))
-    if "above chance" not in (high_vs, low_vs):
-        reads = "neither cue alone carries it above chance"
-    elif high == low:
-        reads = "it reads both cues alike"
-    else:
-        reads = f"it relies more on the {'texture' if high > low else 'layout'}"
+    reads = {
+        "neither": "neither cue alone carries it above chance",
+        "both": "it reads both cues alike",
+        "texture": "it relies more on the texture",
+        "layout": "it relies more on the layout",
+    }[relied_cue(accuracy, chance, images)]
     return (
         f"The {family_label(family)} scores {high:.0f} % on texture-only images ({high_vs}) and "
         f"{low:.0f} % on layout-only images ({low_vs}), {accuracy['both']:.0f} % with both "
@@ -271,4 +283,5 @@ __all__ = [
     "filter_reading",
     "noise_glue",
     "noise_sentence",
+    "relied_cue",
 ]

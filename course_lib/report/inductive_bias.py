@@ -22,6 +22,7 @@ from course_lib.config import Profile
 from course_lib.experiments import TrainedModel, resolve_model_name
 from course_lib.models import ResNet, ViT, create_model, model_family
 from course_lib.plots.style import family_label
+from course_lib.report.frequency_prose import cue_sentence, relied_cue
 from course_lib.report.prose import ascending, num, ratio
 from course_lib.report.verdicts import PARTLY, REPRODUCED, same_order_verdict
 from course_lib.train import History
@@ -293,6 +294,38 @@ def local_vit_remark(final: Mapping[str, FinalMetrics]) -> str:
     return "it ends between the ResNet and the ViT, as in the paper"
 
 
+def cue_reading(
+    cues: Mapping[str, Mapping[str, float]], profile: Profile, chance: float, images: int
+) -> str:
+    """Which cue each C1 family learned (accuracy on the cue-removal test sets, keyed by model
+    name) and what that means for this chapter's comparisons. Empty ``cues``: data without
+    cue-removal test sets."""
+    if not cues:
+        return "This profile's data have no cue-removal test sets (only the synthetic data do)."
+    relied, sentences = {}, []
+    for family in C1_FAMILIES:
+        accuracy = cues[profile.models[family]]
+        relied[family] = relied_cue(accuracy, chance, images)
+        sentences.append(cue_sentence(family, accuracy, chance, images))
+    kinds = set(relied.values())
+    if len(kinds) > 1:
+        tail = (
+            "The families learned different cues, so this chapter's comparisons measure which "
+            "cue a family picks up within the budget as much as how well its architecture fits "
+            "the data; chapter 03 shows how the balance of the two cues decides that."
+        )
+    elif kinds == {"neither"}:
+        tail = "No family reads a single cue above chance on its own."
+    elif kinds == {"both"}:
+        tail = "Every family reads both cues alike, so the comparisons are between equals."
+    else:
+        tail = (
+            f"All three rely more on the {kinds.pop()}, so C1 compares how well each "
+            "architecture fits the same cue."
+        )
+    return " ".join([*sentences, tail])
+
+
 def c2_reading(sweep: Mapping[float, RunRecord]) -> str:
     """What the C2 sweep shows, step by step from the smallest fraction to the full data.
 
@@ -374,6 +407,7 @@ __all__ = [
     "c1_scale_remark",
     "c2_glue",
     "c2_reading",
+    "cue_reading",
     "final_metrics",
     "format_summary",
     "local_vit_remark",
