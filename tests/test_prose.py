@@ -15,6 +15,14 @@ def test_compare_picks_the_word_from_the_values():
     assert "about the same as" in same
 
 
+def test_and_join():
+    assert prose.and_join(["a"]) == "a"
+    assert prose.and_join(["a", "b"]) == "a and b"
+    assert prose.and_join(["a", "b", "c"]) == "a, b and c"
+    with pytest.raises(ValueError, match="at least one"):
+        prose.and_join([])
+
+
 def test_ascending_lists_the_measured_order():
     assert prose.ascending({"ViT": 1.2, "ResNet": 0.64, "local ViT": 1.57}) == (
         "ResNet 0.64 < ViT 1.2 < local ViT 1.57"

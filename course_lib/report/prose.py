@@ -12,7 +12,7 @@ through both directions.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 #: z for two-sided 95 % intervals.
 Z95 = 1.959964
@@ -57,6 +57,13 @@ def ascending(values: Mapping[str, float], fmt: str = ".3g") -> str:
     parts = [f"{name} {num(v, fmt)}" for name, v in items]
     seps = [" = " if items[i][1] == items[i + 1][1] else " < " for i in range(len(items) - 1)]
     return parts[0] + "".join(s + p for s, p in zip(seps, parts[1:], strict=True))
+
+
+def and_join(items: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    if not items:
+        raise ValueError("and_join needs at least one item")
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def ratio(x: float, y: float) -> str:
@@ -128,6 +135,7 @@ def near_zero(value: float, scale: float, rel: float = 0.05) -> bool:
 
 
 __all__ = [
+    "and_join",
     "ascending",
     "binomial_interval",
     "compare",
