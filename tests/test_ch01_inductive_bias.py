@@ -26,6 +26,7 @@ from course_lib.plots.inductive_bias import (
     plot_fraction_sweep,
     plot_interaction_range,
 )
+from course_lib.report import cues as cues_report
 from course_lib.report import inductive_bias as report
 from course_lib.report.inductive_bias import RunRecord
 from course_lib.train import History
@@ -242,18 +243,18 @@ CUES = {
 
 
 def test_cue_reading_says_when_the_families_learned_different_cues():
-    text = report.cue_reading(CUES, SMOKE, 10.0, 1000)
+    text = cues_report.cue_reading(CUES, SMOKE, 10.0, 1000)
     assert "The ResNet scores 70 % on texture-only images" in text
     assert (
         "do not read the same cues above chance (the ResNet: the texture and the layout; "
         "the local ViT and the ViT: the layout)"
     ) in text
     layout = {name: {**acc, "high": 10.0, "low": 60.0} for name, acc in CUES.items()}
-    same = report.cue_reading(layout, SMOKE, 10.0, 1000)
+    same = cues_report.cue_reading(layout, SMOKE, 10.0, 1000)
     assert "do not" not in same and "All three read the layout above chance" in same
     chance = {name: dict.fromkeys(acc, 10.0) for name, acc in CUES.items()}
-    assert "No family reads a single cue" in report.cue_reading(chance, SMOKE, 10.0, 1000)
-    assert "no cue-removal test sets" in report.cue_reading({}, SMOKE, 10.0, 0)
+    assert "No family reads a single cue" in cues_report.cue_reading(chance, SMOKE, 10.0, 1000)
+    assert "no cue-removal test sets" in cues_report.cue_reading({}, SMOKE, 10.0, 0)
 
 
 def test_steps_are_registered():

@@ -14,6 +14,7 @@ from course_lib.analysis.robustness import BandDrops
 from course_lib.chapters import ch03_frequency as ch
 from course_lib.config import get_profile
 from course_lib.report import Comparison
+from course_lib.report import cues as cues_report
 from course_lib.report import frequency as report
 from course_lib.report import frequency_prose as prose
 from tests.frequency_inputs import analysis, paper_like, sweep
@@ -81,7 +82,7 @@ def test_c6_reading_explains_the_verdict(resnet, vit, verdict, words) -> None:
     ],
 )
 def test_cue_sentence_reads_the_cue_against_chance(high: float, low: float, reads: str) -> None:
-    text = prose.cue_sentence("vit", {"both": 95.0, "high": high, "low": low}, 10.0, 2000)
+    text = cues_report.cue_sentence("vit", {"both": 95.0, "high": high, "low": low}, 10.0, 2000)
     assert reads in text
     assert ("(above chance)" in text) == (max(high, low) > 20)
 
@@ -91,7 +92,7 @@ def test_cue_sentence_reads_the_cue_against_chance(high: float, low: float, read
     [(95.0, 20.0, "texture"), (12.0, 90.0, "layout"), (60.0, 60.0, "both"), (11.0, 9.0, "neither")],
 )
 def test_relied_cue(high: float, low: float, cue: str) -> None:
-    assert prose.relied_cue({"high": high, "low": low}, 10.0, 2000) == cue
+    assert cues_report.relied_cue({"high": high, "low": low}, 10.0, 2000) == cue
 
 
 def test_noise_glue_words_and_the_cross_comparison() -> None:

@@ -22,6 +22,7 @@ from course_lib.analysis.depth_profiles import (
 from course_lib.analysis.robustness import BandDrops, NoiseSweep
 from course_lib.config import Profile
 from course_lib.plots.style import family_label
+from course_lib.report.cues import cue_sentence
 from course_lib.report.frequency import (
     FILTER_FAMILIES,
     FOURIER,
@@ -221,36 +222,6 @@ def cue_glue(
     return out
 
 
-def relied_cue(accuracy: Mapping[str, float], chance: float, images: int) -> str:
-    """The cue a model relies on more: ``"texture"``, ``"layout"``, ``"both"`` (equal
-    accuracies) or ``"neither"`` (no single cue carries it above chance, 95 % interval of
-    ``images`` draws)."""
-    high, low = accuracy["high"], accuracy["low"]
-    if all(versus_chance(a / 100, chance / 100, images) != "above chance" for a in (high, low)):
-        return "neither"
-    if high == low:
-        return "both"
-    return "texture" if high > low else "layout"
-
-
-def cue_sentence(family: str, accuracy: Mapping[str, float], chance: float, images: int) -> str:
-    """A model's accuracy on the texture-only and layout-only images, each against chance (95 %
-    interval of ``images`` draws), and the cue it relies on more."""
-    high, low = accuracy["high"], accuracy["low"]
-    high_vs, low_vs = (versus_chance(a / 100, chance / 100, images) for a in (high, low))
-    reads = {
-        "neither": "neither cue alone carries it above chance",
-        "both": "it reads both cues alike",
-        "texture": "it relies more on the texture",
-        "layout": "it relies more on the layout",
-    }[relied_cue(accuracy, chance, images)]
-    return (
-        f"The {family_label(family)} scores {high:.0f} % on texture-only images ({high_vs}) and "
-        f"{low:.0f} % on layout-only images ({low_vs}), {accuracy['both']:.0f} % with both "
-        f"cues: {reads}."
-    )
-
-
 def _mean_shares(sweep: NoiseSweep, chance: float) -> list[float]:
     """Per magnitude, the mean drop over every band as a share of the accuracy above chance."""
     clean = sweep.clean_accuracy
@@ -278,10 +249,8 @@ __all__ = [
     "block_text",
     "c6_reading",
     "cue_glue",
-    "cue_sentence",
     "feature_glue",
     "filter_reading",
     "noise_glue",
     "noise_sentence",
-    "relied_cue",
 ]

@@ -22,8 +22,7 @@ from course_lib.config import Profile
 from course_lib.experiments import TrainedModel, resolve_model_name
 from course_lib.models import ResNet, ViT, create_model, model_family
 from course_lib.plots.style import family_label
-from course_lib.report.frequency_prose import cue_sentence
-from course_lib.report.prose import and_join, ascending, num, ratio, versus_chance
+from course_lib.report.prose import ascending, num, ratio
 from course_lib.report.verdicts import PARTLY, REPRODUCED, same_order_verdict
 from course_lib.train import History
 
@@ -294,59 +293,6 @@ def local_vit_remark(final: Mapping[str, FinalMetrics]) -> str:
     return "it ends between the ResNet and the ViT, as in the paper"
 
 
-def cue_reading(
-    cues: Mapping[str, Mapping[str, float]], profile: Profile, chance: float, images: int
-) -> str:
-    """Which cue each C1 family learned (accuracy on the cue-removal test sets, keyed by model
-    name) and what that means for this chapter's comparisons: whether the families read the
-    same cues above chance (95 % interval of ``images`` draws). Empty ``cues``: data without
-    cue-removal test sets."""
-    if not cues:
-        return "This profile's data have no cue-removal test sets (only the synthetic data do)."
-    sentences, reads = [], {}
-    for family in C1_FAMILIES:
-        accuracy = cues[profile.models[family]]
-        sentences.append(cue_sentence(family, accuracy, chance, images))
-        reads[family] = tuple(
-            cue
-            for cue, key in (("texture", "high"), ("layout", "low"))
-            if versus_chance(accuracy[key] / 100, chance / 100, images) == "above chance"
-        )
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for family, cue_set in reads.items():
-        groups.setdefault(cue_set, []).append(family_label(family))
-    if len(groups) == 1:
-        (cue_set,) = groups
-        if not cue_set:
-            return " ".join([*sentences, "No family reads a single cue above chance on its own."])
-        tail = (
-            f"All three read {_cue_words(cue_set)} above chance, so C1 compares how well each "
-            "architecture fits the same cues."
-        )
-    else:
-        listed = [
-            f"{and_join([f'the {name}' for name in names])}: {_cue_words(cue_set)}"
-            for cue_set, names in groups.items()
-        ]
-        tail = (
-            f"The families do not read the same cues above chance ({'; '.join(listed)}), so "
-            "this chapter's comparisons measure which cues a family picks up within the budget as "
-            "much as how well its architecture fits them; chapter 03 shows how the balance of "
-            "the two cues decides that."
-        )
-    return " ".join([*sentences, tail])
-
-
-def _cue_words(cue_set: tuple[str, ...]) -> str:
-    """("texture", "layout") → "the texture and the layout"; () → "neither cue"."""
-    return and_join([f"the {cue}" for cue in cue_set]) if cue_set else "neither cue"
-
-
-def _and(items: Sequence[str]) -> str:
-    """ "a", "a and b", "a, b and c"."""
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
 def c2_reading(sweep: Mapping[float, RunRecord]) -> str:
     """What the C2 sweep shows, step by step from the smallest fraction to the full data.
 
@@ -428,7 +374,6 @@ __all__ = [
     "c1_scale_remark",
     "c2_glue",
     "c2_reading",
-    "cue_reading",
     "final_metrics",
     "format_summary",
     "local_vit_remark",
