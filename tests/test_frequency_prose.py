@@ -95,6 +95,13 @@ def test_relied_cue(high: float, low: float, cue: str) -> None:
     assert cues_report.relied_cue({"high": high, "low": low}, 10.0, 2000) == cue
 
 
+def test_read_cues_lists_the_cues_above_chance() -> None:
+    read = cues_report.read_cues
+    assert read({"high": 28.0, "low": 57.0}, 10.0, 1000) == ("texture", "layout")
+    assert read({"high": 10.0, "low": 30.0}, 10.0, 1000) == ("layout",)
+    assert read({"high": 11.0, "low": 9.0}, 10.0, 1000) == ()
+
+
 def test_noise_glue_words_and_the_cross_comparison() -> None:
     profile = get_profile("smoke")
     sweeps = {profile.models["resnet"]: sweep(8.0, 40.0), profile.models["vit"]: sweep(8.0, 4.0)}

@@ -209,7 +209,7 @@ def comparisons(profile: Profile) -> list[Comparison]:
         ),
     ]
     summary = {f: lesion_summary(r) for f, r in study.results.items()}
-    res, alt, loc = (summary[f] for f in LESION_FAMILIES[:2] + ("local_vit",))
+    res, alt, loc = (summary[f] for f in ("resnet", "alternet", "local_vit"))
     lesion = lesion_verdicts(study)
     gone = {f: len(units_at_chance(r, study.chance)) for f, r in study.results.items()}
     at_chance = ", ".join(

@@ -8,15 +8,24 @@ from collections.abc import Mapping
 from course_lib.config import Profile
 from course_lib.plots.style import family_label
 from course_lib.report.inductive_bias import C1_FAMILIES
-from course_lib.report.prose import and_join, versus_chance
+from course_lib.report.prose import above_chance, and_join, versus_chance
+
+
+def read_cues(accuracy: Mapping[str, float], chance: float, images: int) -> tuple[str, ...]:
+    """The cues that alone carry a model above chance (95 % interval of ``images`` draws), of
+    ``("texture", "layout")``."""
+    return tuple(
+        cue
+        for cue, cues in (("texture", "high"), ("layout", "low"))
+        if above_chance(accuracy[cues], chance, images)
+    )
 
 
 def relied_cue(accuracy: Mapping[str, float], chance: float, images: int) -> str:
     """The cue a model relies on more: ``"texture"``, ``"layout"``, ``"both"`` (equal
-    accuracies) or ``"neither"`` (no single cue carries it above chance, 95 % interval of
-    ``images`` draws)."""
+    accuracies) or ``"neither"`` (no single cue carries it above chance, :func:`read_cues`)."""
     high, low = accuracy["high"], accuracy["low"]
-    if all(versus_chance(a / 100, chance / 100, images) != "above chance" for a in (high, low)):
+    if not read_cues(accuracy, chance, images):
         return "neither"
     if high == low:
         return "both"
@@ -54,11 +63,7 @@ def cue_reading(
     for family in C1_FAMILIES:
         accuracy = cues[profile.models[family]]
         sentences.append(cue_sentence(family, accuracy, chance, images))
-        reads[family] = tuple(
-            cue
-            for cue, key in (("texture", "high"), ("layout", "low"))
-            if versus_chance(accuracy[key] / 100, chance / 100, images) == "above chance"
-        )
+        reads[family] = read_cues(accuracy, chance, images)
     groups: dict[tuple[str, ...], list[str]] = {}
     for family, cue_set in reads.items():
         groups.setdefault(cue_set, []).append(family_label(family))
@@ -89,4 +94,4 @@ def _cue_words(cue_set: tuple[str, ...]) -> str:
     return and_join([f"the {cue}" for cue in cue_set]) if cue_set else "neither cue"
 
 
-__all__ = ["cue_reading", "cue_sentence", "relied_cue"]
+__all__ = ["cue_reading", "cue_sentence", "read_cues", "relied_cue"]

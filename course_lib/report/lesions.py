@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from course_lib.analysis.evaluation import Metrics
 from course_lib.analysis.lesion import LesionResult
 from course_lib.plots.style import family_label
-from course_lib.report.prose import binomial_interval, compare, num, versus_chance
+from course_lib.report.prose import (
+    above_chance,
+    binomial_interval,
+    compare,
+    num,
+    versus_chance,
+)
 from course_lib.report.verdicts import NOT, PARTLY, REPRODUCED, less_verdict, normalized_drop
 
 
@@ -27,6 +33,14 @@ class LesionStudy:
 
     results: dict[str, LesionResult]  # family -> its lesion study
     chance: float  # percent: 100 / number of classes
+
+    def clean_above_chance(self) -> dict[str, bool]:
+        """Per family, whether the model is above chance before any lesion (else its lesions
+        cannot rank anything)."""
+        return {
+            f: above_chance(r.clean_accuracy, self.chance, r.num_samples)
+            for f, r in self.results.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -69,11 +83,6 @@ def lesion_summary(result: LesionResult) -> LesionSummary:
         largest_kind=result.kinds[largest],
         mean_by_kind=by_kind,
     )
-
-
-def above_chance(accuracy: float, chance: float, n: int) -> bool:
-    """Whether ``accuracy`` (%, from ``n`` images) is above ``chance`` (%) beyond sampling noise."""
-    return versus_chance(accuracy / 100, chance / 100, n) == "above chance"
 
 
 def units_at_chance(result: LesionResult, chance: float) -> list[str]:
@@ -143,7 +152,7 @@ def lesion_text(study: LesionStudy) -> str:
     sentences = [
         f"Chance is {chance:.1f} % (± {chance_margin:.1f} points for {n:,} test images)."
     ] + [_status(f, r[f], chance) for f in r]
-    ok = {f: above_chance(res.clean_accuracy, chance, res.num_samples) for f, res in r.items()}
+    ok = study.clean_above_chance()
     s = {f: lesion_summary(res) for f, res in r.items()}
     if ok["resnet"]:
         res = s["resnet"]
@@ -217,8 +226,7 @@ def lesion_verdicts(study: LesionStudy) -> dict[str, str]:
     below the ResNet's. A finding about a model at chance before any lesion is not reproduced:
     nothing was measured.
     """
-    r, chance = study.results, study.chance
-    ok = {f: above_chance(res.clean_accuracy, chance, res.num_samples) for f, res in r.items()}
+    r, ok = study.results, study.clean_above_chance()
     res, alt, loc = (lesion_summary(r[f]) for f in ("resnet", "alternet", "local_vit"))
     if not alt.msa_matter_more:
         msa = NOT

@@ -113,6 +113,12 @@ def versus_chance(accuracy: float, chance: float, n: int) -> str:
     return "below chance" if accuracy < chance - margin else "at chance"
 
 
+def above_chance(accuracy: float, chance: float, n: int) -> bool:
+    """Whether ``accuracy`` (%, from ``n`` images) is above ``chance`` (%) beyond sampling noise
+    (:func:`versus_chance`)."""
+    return versus_chance(accuracy / 100, chance / 100, n) == "above chance"
+
+
 def over_seeds(values: Mapping[int, float], fmt: str = ".3g") -> str:
     """A value measured at each seed, with its mean and range:
     "mean 81.2, range 80.1–82.3 (seed 0: 80.1, seed 1: 82.3)"; one seed: "80.1 (seed 0 only)"."""
@@ -135,6 +141,7 @@ def near_zero(value: float, scale: float, rel: float = 0.05) -> bool:
 
 
 __all__ = [
+    "above_chance",
     "and_join",
     "ascending",
     "binomial_interval",
