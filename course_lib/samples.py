@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Mapping
 
 import torch
@@ -18,6 +19,7 @@ from torch.utils.data import DataLoader, Subset, TensorDataset
 from course_lib.analysis.evaluation import accuracy
 from course_lib.config import Profile
 from course_lib.data import CUES, DatasetInfo, get_dataset, make_loaders
+from course_lib.steps import PerModel
 
 
 def training_batches(
@@ -96,21 +98,25 @@ def cue_accuracies(
     n: int | None = None,
     image_size: int | None = None,
     batch_size: int = 500,
-) -> dict[str, dict[str, float]]:
-    """Accuracy (%) of every model on each cue set of the synthetic data: ``{name: {cues: %}}``.
+) -> PerModel[dict[str, float]]:
+    """Accuracy (%) of every model on each cue set of the synthetic data, ``{name: {cues: %}}``,
+    with the chance level, the images per set and the seconds it took.
 
     ``"both"`` is the plain test set, ``"low"`` keeps only the low-frequency colour layout (a
     "shape"), ``"high"`` only the texture, ``"none"`` neither (chance). A model that keeps its
     accuracy with one cue alone relies on that cue. The sets share every image's background,
     jitter and label (:func:`evaluation_images` with ``n`` and ``image_size``).
     """
+    start = time.perf_counter()
     sets = {
-        cues: evaluation_images(profile, cues=cues, n=n, image_size=image_size)[:2] for cues in CUES
+        cues: evaluation_images(profile, cues=cues, n=n, image_size=image_size) for cues in CUES
     }
-    return {
-        name: {cues: accuracy(model, *sets[cues], batch_size) for cues in CUES}
+    result = {
+        name: {cues: accuracy(model, *sets[cues][:2], batch_size) for cues in CUES}
         for name, model in models.items()
     }
+    images, _, info = sets["both"]
+    return PerModel(result, time.perf_counter() - start, 100 / info.num_classes, len(images))
 
 
 __all__ = ["cue_accuracies", "evaluation_images", "evaluation_loader", "training_batches"]

@@ -53,7 +53,10 @@ def test_cue_accuracies_on_sets_that_share_their_labels(profile) -> None:
     result = cue_accuracies(models, profile, n=32, batch_size=10)
     for name, cls in (("zero", 0), ("two", 2)):
         share = 100 * float((labels == cls).float().mean())
-        assert result[name] == pytest.approx(dict.fromkeys(("both", "low", "high", "none"), share))
+        assert result.models[name] == pytest.approx(
+            dict.fromkeys(("both", "low", "high", "none"), share)
+        )
+    assert (result.chance, result.images) == (25.0, 32)  # four classes, 32 images per set
 
 
 def test_texture_band_follows_the_profile() -> None:

@@ -24,7 +24,6 @@ over the training set at the final weights (:func:`course_lib.train.augmented_pa
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 
 from course_lib.chapters import precompute_step
@@ -123,10 +122,7 @@ def cue_reliance(profile: Profile) -> PerModel[dict[str, float]]:
     if profile.data != "synthetic":
         return PerModel({}, float("nan"))
     runs = [trained_model(family, profile=profile) for family in C1_FAMILIES]
-    start = time.perf_counter()
-    n = profile.analysis_test_images or profile.n_test
-    result = cue_accuracies({run.name: run.model for run in runs}, profile, n=n)
-    return PerModel(result, time.perf_counter() - start, 100 / runs[0].num_classes, n)
+    return cue_accuracies({run.name: run.model for run in runs}, profile)
 
 
 def c1_comparisons(by_seed: Mapping[str, Sequence[RunRecord]]) -> list[Comparison]:

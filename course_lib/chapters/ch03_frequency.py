@@ -110,13 +110,22 @@ def trained_runs(
     return {family: trained_model(family, profile=freq, image_size=size) for family in families}
 
 
+def evaluation_count(profile: Profile) -> int:
+    """Test images per condition of the chapter's noise and cue tests: ``frequency.noise_images``
+    (None: the whole test set)."""
+    return profile.frequency.noise_images or profile.frequency_profile().n_test
+
+
 def evaluation_set(profile: Profile, cues: str = "both") -> tuple[Tensor, Tensor, DatasetInfo]:
     """The chapter's test images, labels and data info: ``frequency.noise_images`` of them (None:
     the whole test set) from the :meth:`~Profile.frequency_profile`'s data, optionally with a cue
     removed (``cues``, synthetic data only)."""
-    freq = profile.frequency_profile()
-    n = profile.frequency.noise_images or freq.n_test
-    return evaluation_images(freq, cues=cues, n=n, image_size=profile.frequency.image_size)
+    return evaluation_images(
+        profile.frequency_profile(),
+        cues=cues,
+        n=evaluation_count(profile),
+        image_size=profile.frequency.image_size,
+    )
 
 
 @precompute_step
@@ -164,17 +173,13 @@ def cue_reliance(profile: Profile) -> PerModel[dict[str, float]]:
     if profile.data != "synthetic":
         return PerModel({}, float("nan"))
     runs = trained_runs(profile)
-    start = time.perf_counter()
-    freq, n = profile.frequency_profile(), profile.frequency.noise_images or profile.n_test
-    result = cue_accuracies(
+    return cue_accuracies(
         {run.name: run.model for run in runs.values()},
-        freq,
-        n=n,
+        profile.frequency_profile(),
+        n=evaluation_count(profile),
         image_size=profile.frequency.image_size,
         batch_size=EVAL_BATCH,
     )
-    chance = 100 / next(iter(runs.values())).num_classes
-    return PerModel(result, time.perf_counter() - start, chance, n)
 
 
 def step_seconds(profile: Profile | str | None = None) -> dict[str, float]:
