@@ -211,12 +211,17 @@ def loss_surfaces(profile: Profile | str | None = None) -> dict[str, ModelSurfac
     return {resolve_model_name(f, prof): model_surfaces(prof, f) for f in FAMILIES}
 
 
+def spectrum_summaries(profile: Profile | str | None = None) -> dict[str, report.SpectrumNumbers]:
+    """Every spectrum's numbers (medians, NEP, APE), by label, from the cached steps."""
+    return {label: report.spectrum_numbers(s.magnitude, s.top)
+            for label, s in hessian_spectra(profile).items()}  # fmt: skip
+
+
 def _numbers(prof: Profile) -> tuple[dict, dict]:
     """The spectra's and the surfaces' numbers, by label, from the cached steps."""
-    spectrum = {label: report.spectrum_numbers(s.magnitude, s.top)
-                for label, s in hessian_spectra(prof).items()}  # fmt: skip
     wd = prof.train.weight_decay
-    return spectrum, {name: surface_numbers(s, wd) for name, s in loss_surfaces(prof).items()}
+    surfaces = {name: surface_numbers(s, wd) for name, s in loss_surfaces(prof).items()}
+    return spectrum_summaries(prof), surfaces
 
 
 def comparisons(profile: Profile | str | None = None) -> list[Comparison]:

@@ -32,6 +32,7 @@ from course_lib.chapters.ch02_loss_landscape import (
     hessian_spectra,
     initial_model,
     spectrum_roles,
+    spectrum_summaries,
     top_direction,
 )
 from course_lib.config import Profile, as_profile
@@ -102,7 +103,7 @@ def deep_dive_text(profile: Profile | str | None = None) -> dict[str, str]:
     prof = as_profile(profile)
     roles = spectrum_roles(prof)
     spectra, directions = hessian_spectra(prof), sharpest_directions(prof)
-    numbers = {label: report.spectrum_numbers(s.magnitude, s.top) for label, s in spectra.items()}
+    numbers = spectrum_summaries(prof)
     lmax = {label: float(s.eigenvalues[:, 0].quantile(0.5)) for label, s in directions.items()}
     scales = vit_token_scales(prof)
     pairs = {
