@@ -18,7 +18,7 @@ from course_lib.chapters import precompute_steps
 from course_lib.chapters import summary as course
 from course_lib.config import get_profile
 from course_lib.plots.alternet import figure_buildup, figure_families, figure_lesions
-from course_lib.report import Comparison, prose
+from course_lib.report import Comparison, paper_vs_run_html, prose
 from course_lib.report import alternet as report
 from course_lib.report import families as c8
 from course_lib.report import lesions as lesion_report
@@ -322,6 +322,30 @@ def test_combine_verdicts():
     assert report_summary.combine_verdicts(["not reproduced"] * 2) == "not reproduced"
     assert report_summary.combine_verdicts(["reproduced", "not reproduced"]) == "partly"
     assert report_summary.combine_verdicts(["partly"]) == "partly"
+
+
+def test_rows_beside_a_claim_are_listed_but_do_not_change_its_verdict():
+    chapters = {"01": ("C1", "C2"), "02": ("C3", "C4", "C5", "C6", "C7", "C8")}
+    rows = [
+        Comparison("C1: declared", "paper", "ours", "reproduced"),
+        Comparison("C1 (ours): beside", "paper", "ours", "not reproduced", counted=False),
+        Comparison("C2: beside only", "paper", "ours", "reproduced", counted=False),
+    ]
+    summary = report_summary.claim_verdicts(chapters, rows)
+    c1, c2 = summary[:2]
+    assert c1.verdict == "reproduced" and len(c1.rows) == 2  # listed, not combined
+    assert c2.verdict is None and "none of its declared test" in c2.note
+    assert c1.every_row_verdict == "partly" and c2.every_row_verdict is None
+    assert report_summary.beside_reading(summary) == (
+        "Counting the rows shown beside the claims (†) as well would change C1 (reproduced → "
+        "partly): 0 of 8 claims would read reproduced."
+    )
+    assert "would change no verdict" in report_summary.beside_reading(summary[1:])
+    html = report_summary.course_summary_html(summary, "laptop")
+    assert "not at this scale beside †" in html and "not part of its declared test" in html
+    box = paper_vs_run_html(rows[:1], "laptop")
+    assert "†" not in box  # the footnote only where a row is beside its claim
+    assert "beside†" in paper_vs_run_html(rows[:2], "laptop")
 
 
 def test_course_summary_collects_every_chapter(monkeypatch):

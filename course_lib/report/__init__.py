@@ -17,6 +17,12 @@ VERDICTS = {
     "not reproduced": "❌ not at this scale",
 }
 
+BESIDE_MARK = "†"
+BESIDE_NOTE = (
+    "shown beside the claim, not part of its declared test: it does not change the claim's "
+    "verdict in the closing table."
+)
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -26,6 +32,10 @@ class Comparison:
     paper: str  # the paper's number or figure, e.g. "2.09 < 2.23 < 2.52 (≈ read from Fig. 5a)"
     ours: str  # our measured values, formatted
     verdict: str  # "reproduced", "partly" or "not reproduced"
+    # Part of the claim's declared test (report/verdicts.py)? False: a check shown beside the
+    # claim (a measure the paper did not take, a second reading of its figure), which the
+    # closing table lists but does not combine into the claim's verdict.
+    counted: bool = True
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -54,10 +64,13 @@ def paper_vs_run_html(rows: Sequence[Comparison], profile: str) -> str:
         else f"<em>{html.escape(profile)} profile.</em>"
     )
     body = "".join(
-        f"<tr><td>{html.escape(r.claim)}</td><td>{html.escape(r.paper)}</td>"
-        f"<td>{html.escape(r.ours)}</td><td>{VERDICTS[r.verdict]}</td></tr>"
+        f"<tr><td>{html.escape(r.claim)}{'' if r.counted else BESIDE_MARK}</td>"
+        f"<td>{html.escape(r.paper)}</td><td>{html.escape(r.ours)}</td>"
+        f"<td>{VERDICTS[r.verdict]}</td></tr>"
         for r in rows
     )
+    if not all(r.counted for r in rows):
+        note += f"<br><em>{BESIDE_MARK} {BESIDE_NOTE}</em>"
     return (
         '<div class="paper-vs-run"><table><thead><tr><th>claim</th><th>paper</th>'
         f"<th>this run</th><th>verdict</th></tr></thead><tbody>{body}</tbody></table>"

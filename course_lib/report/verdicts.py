@@ -14,6 +14,9 @@ it holds. The chapters pass measured numbers in; these functions know nothing of
 | C5, C7 | MSA lowers, Conv and MLP raise (:func:`filter_verdict`) |
 | C6 | ResNet's drop high-frequency-specific, ViT's not (:func:`robustness_verdict`) |
 | C8 | AlterNet ≥ ResNet on accuracy or on high-frequency robustness (:func:`alternet_verdict`) |
+
+Other rows of a chapter's box are shown beside these tests (``Comparison(counted=False)``, marked
+†) and do not change a claim's verdict in the closing table.
 """
 
 from __future__ import annotations
