@@ -17,9 +17,11 @@ matplotlib.use("Agg")
 
 import ipywidgets  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from scipy import stats  # noqa: E402
 
 from course_lib.analysis import depth_profiles as dp  # noqa: E402
 from course_lib.analysis.features import FeatureMap  # noqa: E402
@@ -36,6 +38,7 @@ from course_lib.images import box_blur  # noqa: E402
 from course_lib.models import create_model  # noqa: E402
 from course_lib.plots import frequency_chapter as fp  # noqa: E402
 from course_lib.report import frequency as report  # noqa: E402
+from course_lib.report.frequency_prose import filter_reading as prose_filter_reading  # noqa: E402
 from course_lib.steps import decode, encode  # noqa: E402
 from course_lib.train import History  # noqa: E402
 from course_lib.widgets import WIDGETS_ENV  # noqa: E402
@@ -130,7 +133,8 @@ def test_paper_comparison_verdicts_follow_the_numbers(sign: float) -> None:
         profile.models["resnet"]: sweep(1.0, 10.0 if sign > 0 else 1.0),
         profile.models["vit"]: sweep(8.0, 2.0 if sign > 0 else 9.0),
     }
-    rows = report.paper_comparison(_pair(profile, sign), sweeps, profile, ch.PAPER, chance=10.0)
+    batches = {name: [a] for name, a in _pair(profile, sign).items()}
+    rows = report.paper_comparison(batches, sweeps, profile, ch.PAPER, chance=10.0)
     assert [r.claim[:2] for r in rows] == ["C5", "C6", "C7"]
     expected = "reproduced" if sign > 0 else "not reproduced"  # reversed: "not reproduced"
     assert [r.verdict for r in rows] == [expected] * 3
@@ -152,10 +156,34 @@ def test_filter_verdicts_pool_the_kinds_and_skip_downsampling() -> None:
     changes = dp.block_changes(analyses)
     means = report.kind_means(changes.fourier, analyses)
     assert means == pytest.approx({"msa": -0.3, "mlp": -0.1, "conv": 0.2})
-    c5, c7 = report.paper_comparison(analyses, {}, profile, ch.PAPER, chance=10.0)
+    batches = {name: [a] for name, a in analyses.items()}
+    c5, c7 = report.paper_comparison(batches, {}, profile, ch.PAPER, chance=10.0)
     assert (c5.verdict, c7.verdict) == ("partly", "partly")  # no sweeps: no C6 row
     only_vit = report.kind_means(changes.fourier, [profile.models["vit"]])
     assert math.isnan(only_vit["conv"]) and "mlp" in only_vit
+
+
+def test_c7_counts_a_sign_only_beyond_its_interval_over_test_batches() -> None:
+    profile = get_profile("smoke")
+    vit, resnet = profile.models["vit"], profile.models["resnet"]
+    conv = analysis(["stem", "conv"], [8, 8], [-2.0, -1.5], [1.0, 2.0])  # Conv: +100 %
+    # The MSA lowers the variance by 10 % on one batch and raises it by 2 % on the other
+    vits = [
+        analysis(["embed", "msa", "mlp"], [8, 8, 8], [-1.0, -1.3, -1.0], [1.0, v, 1.2])
+        for v in (0.9, 1.02)
+    ]
+    changes = report.kind_changes({vit: vits, resnet: [conv, conv]}, [vit, resnet], "variance")
+    msa = changes["msa"]
+    assert msa.mean == pytest.approx(-4.0) and msa.batches == 2
+    half = stats.t.ppf(0.975, 1) * np.std([-10.0, 2.0], ddof=1) / np.sqrt(2)
+    assert msa.interval == pytest.approx((-4.0 - half, -4.0 + half))
+    assert changes["conv"].interval == pytest.approx((100.0, 100.0))  # the same on both
+    assert report.change_verdict(changes) == "partly"  # negative on average, not beyond doubt
+    one_batch = report.kind_changes({vit: vits[:1], resnet: [conv]}, [vit, resnet], "variance")
+    assert one_batch["msa"].interval is None and report.change_verdict(one_batch) == "reproduced"
+    reading = prose_filter_reading(changes, report.VARIANCE)
+    assert "MSA (-4 % [" in reading and "interval over the test batches reaches zero" in reading
+    assert 'verdict "partly"' in reading and "25× smaller than the Conv change" in reading
 
 
 def test_normalized_band_drops() -> None:
@@ -207,7 +235,8 @@ def test_texture_band_and_describe_data_follow_the_chapters_data() -> None:
     r0, r1 = laptop.frequency.synthetic.texture_frequency
     assert report.texture_band(laptop) == pytest.approx((r0 / math.sqrt(2), r1))
     text = report.describe_data(laptop)
-    assert f"{laptop.frequency.epochs} epochs" in text and "Models trained for this chapter" in text
+    epochs = laptop.frequency_profile().train.epochs
+    assert f"{epochs} epochs" in text and "Models trained for this chapter" in text
     assert "shared models" in report.describe_data(get_profile("smoke"))
     assert report.texture_band(get_profile("gpu")) is None  # CIFAR: no texture cue
 
@@ -283,16 +312,22 @@ def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
     assert noise.images == cues.images == noise.models["vit_tiny"].num_samples == 32
     assert noise.chance == cues.chance == 10.0
     assert set(cues.models["resnet_tiny"]) == set(CUES)
+    batches = ch.feature_batches(profile).models
     computed = len(calls)  # models are loaded only to compute a step
     seconds = ch.step_seconds(profile)
-    assert set(seconds) == {"features", "noise", "cues"}
+    assert set(seconds) == {"features", "batches", "noise", "cues"}
     assert all(s >= 0 for s in seconds.values())
     again = ch.feature_analysis(profile).models  # from the cache
     assert isinstance(again["vit_tiny"], dp.FeatureAnalysis)
     torch.testing.assert_close(
         again["vit_tiny"].fourier.high_frequency, analyses["vit_tiny"].fourier.high_frequency
     )
-    rows = report.paper_comparison(analyses, noise.models, profile, ch.PAPER, noise.chance)
+    assert set(batches) == {profile.models[f] for f in report.FILTER_FAMILIES}
+    assert len(batches["vit_tiny"]) == 1  # 32 test images, batches of 64: the test set is one
+    torch.testing.assert_close(  # the first batch is feature_analysis's
+        batches["vit_tiny"][0].variance.values, analyses["vit_tiny"].variance.values
+    )
+    rows = report.paper_comparison(batches, noise.models, profile, ch.PAPER, noise.chance)
     assert len(rows) == 3
     assert ch.comparisons(profile) == rows  # the same box, from the cached steps
     assert len(calls) == computed  # no model loaded again

@@ -33,19 +33,26 @@ def test_block_text_follows_the_signs(sign: float, msa: str, conv: str) -> None:
     assert text.startswith(f"{start} ({0.5 * sign:+.2g} on average over 2)")
     assert f"; in the ViT, MSA blocks {msa} it ({-0.3 * sign:+.2g} on average over 1)" in text
     variance = prose.block_text(changes.variance, {"vit": "v"}, "the variance", report.VARIANCE)
-    assert f"MSA blocks {msa} the variance ({-50 * sign:+.1f} % on average" in variance
+    assert f"MSA blocks {msa} the variance ({-50 * sign:+.2g} % on average" in variance
+
+
+def _one_batch(**means: float) -> dict[str, report.KindChange]:
+    return {kind: report.KindChange(mean, None, 1) for kind, mean in means.items()}
 
 
 def test_filter_reading_names_what_holds() -> None:
-    reproduced = prose.filter_reading({"msa": -0.3, "conv": 0.5, "mlp": 0.3})
+    reproduced = prose.filter_reading(_one_batch(msa=-0.3, conv=0.5, mlp=0.3))
     assert "every kind has the paper's sign" in reproduced and '"reproduced"' in reproduced
-    partly = prose.filter_reading({"msa": -0.3, "conv": 0.5, "mlp": -0.1})
+    assert "the MSA change is 1.7× smaller than the Conv change" in reproduced
+    partly = prose.filter_reading(_one_batch(msa=-0.3, conv=0.5, mlp=-0.1))
     assert "but MLP (-0.1) does not have the paper's sign" in partly and '"partly"' in partly
-    both = prose.filter_reading({"msa": 0.1, "conv": 0.5, "mlp": -0.1})
+    both = prose.filter_reading(_one_batch(msa=0.1, conv=0.5, mlp=-0.1))
     assert "MSA (+0.1) and MLP (-0.1) do not" in both
-    reversed_ = prose.filter_reading({"msa": 0.3, "conv": -0.5})
+    reversed_ = prose.filter_reading(_one_batch(msa=0.3, conv=-0.5))
     assert "is not below the Conv blocks' (-0.5)" in reversed_ and "reversed" in reversed_
     assert '"not reproduced"' in reversed_
+    equal = prose.filter_reading(_one_batch(msa=-0.5, conv=0.5))
+    assert "the MSA and Conv changes are about equal" in equal
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,7 @@ def test_ratio_and_sign():
     assert prose.ratio(1.0, 1.01) == "about equal"
     assert prose.ratio(4600.0, 10.0) == "460× larger"
     assert prose.ratio(99.5, 1.0) == "100× larger"  # not "1e+02× larger"
+    assert prose.num(104.9, "+.2g") == "+105" and prose.num(-0.093, "+.2g") == "-0.093"
     with pytest.raises(ValueError, match="positive"):
         prose.ratio(-1.0, 1.0)
     assert prose.sign_word(-0.3) == "lowers" and prose.sign_word(0.2) == "raises"

@@ -64,6 +64,18 @@ def test_filter_verdict(changes, expected):
     assert filter_verdict(changes) == expected
 
 
+def test_filter_verdict_counts_a_sign_only_outside_its_interval():
+    changes = {"msa": -0.1, "conv": 95.0, "mlp": 2.4}
+    assert filter_verdict(changes) == REPRODUCED  # the point signs alone
+    straddles = {"msa": (-0.3, 0.1), "conv": (80.0, 110.0), "mlp": (1.0, 3.0)}
+    assert filter_verdict(changes, straddles) == PARTLY  # MSA's sign could be noise
+    clear = straddles | {"msa": (-0.2, -0.01)}
+    assert filter_verdict(changes, clear) == REPRODUCED
+    assert filter_verdict(changes, {"msa": (-0.2, -0.01)}) == REPRODUCED  # others: points
+    reversed_core = {"msa": 1.0, "conv": 0.5, "mlp": 2.0}
+    assert filter_verdict(reversed_core, {"msa": (0.9, 1.1)}) == NOT
+
+
 def test_normalized_drop():
     assert normalized_drop(60.0, 35.0, 10.0) == pytest.approx(0.5)
     assert math.isnan(normalized_drop(9.0, 8.0, 10.0))

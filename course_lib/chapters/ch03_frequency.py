@@ -9,6 +9,8 @@ model that reads the texture; otherwise (smoke, gpu) they are the shared models 
 
 - :func:`feature_analysis` — one test batch through every model, one hooked forward pass each:
   the Δ log amplitude of every feature map (C5, paper Fig. 2a and 8) and its variance (C7, Fig. 9).
+  :func:`feature_batches` repeats it for the paper's two models on every full test batch, for
+  the intervals behind the C5 and C7 verdicts.
 - :func:`noise_robustness` — accuracy under band-limited noise for every band and magnitude of
   the profile (C6, Fig. 2b), on ``frequency.noise_images`` test images (None: the test set).
 - :func:`cue_reliance` — accuracy on the synthetic cue-removal test sets: which cue (the
@@ -41,7 +43,7 @@ from course_lib.data import DatasetInfo
 from course_lib.experiments import TrainedModel, trained_model
 from course_lib.plots.frequency_chapter import PaperCurve
 from course_lib.report import Comparison
-from course_lib.report.frequency import paper_comparison
+from course_lib.report.frequency import FILTER_FAMILIES, paper_comparison
 from course_lib.samples import cue_accuracies, evaluation_images
 from course_lib.steps import PerModel, cached_step
 
@@ -144,6 +146,28 @@ def feature_analysis(profile: Profile) -> PerModel[FeatureAnalysis]:
 
 @precompute_step
 @cached_step
+def feature_batches(profile: Profile) -> PerModel[list[FeatureAnalysis]]:
+    """:func:`feature_analysis` of the models of
+    :data:`~course_lib.report.frequency.FILTER_FAMILIES` on every full batch of
+    ``train.batch_size`` test images (the first is :func:`feature_analysis`'s batch): the C5
+    and C7 verdicts count a sign only beyond its interval over these batches. Cheap: a forward
+    pass per batch."""
+    runs = trained_runs(profile, FILTER_FAMILIES)
+    start = time.perf_counter()
+    images, size = evaluation_set(profile)[0], profile.train.batch_size
+    # full batches only; a test set smaller than one batch is one batch, as in feature_analysis
+    chunks = [images[i : i + size] for i in range(0, len(images) - size + 1, size)] or [
+        images[:size]
+    ]
+    result = {
+        run.name: [analyse_feature_maps(run.model, chunk) for chunk in chunks]
+        for run in runs.values()
+    }
+    return PerModel(result, time.perf_counter() - start, images=size)
+
+
+@precompute_step
+@cached_step
 def noise_robustness(profile: Profile) -> PerModel[NoiseSweep]:
     """C6: accuracy under band-limited noise, every profile band × magnitude (paper Fig. 2b).
 
@@ -187,6 +211,7 @@ def step_seconds(profile: Profile | str | None = None) -> dict[str, float]:
     prof = as_profile(profile)
     return {
         "features": feature_analysis(prof).seconds,
+        "batches": feature_batches(prof).seconds,
         "noise": noise_robustness(prof).seconds,
         "cues": cue_reliance(prof).seconds,
     }
@@ -196,9 +221,9 @@ def comparisons(profile: Profile | str | None = None) -> list[Comparison]:
     """The chapter's "paper vs. this run" rows (C5, C6, C7) from the cached steps.
 
     Used by the chapter and by the closing summary of chapter 04:
-    :func:`~course_lib.report.frequency.paper_comparison` of :func:`feature_analysis` and
+    :func:`~course_lib.report.frequency.paper_comparison` of :func:`feature_batches` and
     :func:`noise_robustness` (cached, so fast once they have run).
     """
     prof = as_profile(profile)
     noise = noise_robustness(prof)
-    return paper_comparison(feature_analysis(prof).models, noise.models, prof, PAPER, noise.chance)
+    return paper_comparison(feature_batches(prof).models, noise.models, prof, PAPER, noise.chance)

@@ -8,7 +8,9 @@ The tests, declared before the run:
 - C5 and C7 (:func:`~course_lib.report.verdicts.filter_verdict`): the mean change per block kind
   (:func:`kind_means`) over the same-resolution blocks of the paper's two models, the ResNet
   (Conv blocks) and the ViT (MSA and MLP sub-blocks); downsampling blocks are left out (their
-  shortcut restarts the residual stream on a coarser grid).
+  shortcut restarts the residual stream on a coarser grid). The paper reads one test batch; we
+  read every full batch of the chapter's test images (:func:`kind_changes`) and count a kind's
+  sign only where its 95 % interval over the batches lies on the paper's side of zero.
 - C6 (:func:`c6_verdict`, i.e. :func:`~course_lib.report.verdicts.robustness_verdict`): each
   family's accuracy drop, normalised by (clean − chance) (:func:`normalized_band_drops`),
   averaged over the *low* bands (centres below ½π) and over the *high* bands (centres above ½π;
@@ -21,8 +23,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from course_lib.analysis.depth_profiles import (
     KIND_LABELS,
@@ -44,7 +48,7 @@ PAPER_SIGNS: dict[str, int] = {"msa": -1, "conv": 1, "mlp": 1}
 """The sign of each block kind's change in the paper (C5 and C7): MSAs lower, the others raise."""
 
 FOURIER = ("+.2g", "")  # (format, unit) of a change of Δ log amplitude
-VARIANCE = ("+.1f", " %")  # ... of a relative change of the variance
+VARIANCE = ("+.2g", " %")  # ... of a relative change of the variance
 
 
 def texture_band(profile: Profile) -> tuple[float, float] | None:
@@ -117,6 +121,55 @@ def kind_means(
     return {"msa": float("nan"), "conv": float("nan")} | means
 
 
+@dataclass(frozen=True)
+class KindChange:
+    """One block kind's mean change over the test batches, with its 95 % Student-t interval
+    over them (None with a single batch)."""
+
+    mean: float
+    interval: tuple[float, float] | None
+    batches: int
+
+
+def kind_changes(
+    batches: Mapping[str, Sequence[FeatureAnalysis]], models: Sequence[str], statistic: str
+) -> dict[str, KindChange]:
+    """:func:`kind_means` of ``statistic`` (``"fourier"`` or ``"variance"``, a field of
+    :class:`~course_lib.analysis.depth_profiles.BlockChanges`) on every test batch, pooled over
+    ``models``, then per kind the mean over batches and its 95 % interval. ``batches[model][i]``
+    is the model's analysis of test batch ``i`` (the same images for every model)."""
+    n = min(len(batches[m]) for m in models)
+    per_batch = [
+        kind_means(getattr(block_changes({m: batches[m][i] for m in models}), statistic), models)
+        for i in range(n)
+    ]
+    result = {}
+    for kind in per_batch[0]:
+        values = np.array([b[kind] for b in per_batch])
+        mean, interval = float(values.mean()), None
+        if n >= 2:
+            half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
+            interval = (mean - half, mean + half)
+        result[kind] = KindChange(mean, interval, n)
+    return result
+
+
+def change_means(changes: Mapping[str, KindChange]) -> dict[str, float]:
+    """``{kind: mean}``: the first argument of
+    :func:`~course_lib.report.verdicts.filter_verdict`."""
+    return {kind: c.mean for kind, c in changes.items()}
+
+
+def change_intervals(changes: Mapping[str, KindChange]) -> dict[str, tuple[float, float]]:
+    """``{kind: interval}`` for the kinds that have one (its ``intervals`` argument)."""
+    return {kind: c.interval for kind, c in changes.items() if c.interval is not None}
+
+
+def change_verdict(changes: Mapping[str, KindChange]) -> str:
+    """:func:`~course_lib.report.verdicts.filter_verdict` on the kinds' means and intervals."""
+    return filter_verdict(change_means(changes), change_intervals(changes))
+
+
 def normalized_band_drops(
     sweep: NoiseSweep, chance: float, magnitude: float | None = None
 ) -> BandDrops:
@@ -142,7 +195,7 @@ def verdict_summary(rows: Sequence[Comparison]) -> str:
 
 
 def paper_comparison(
-    analyses: Mapping[str, FeatureAnalysis],
+    batches: Mapping[str, Sequence[FeatureAnalysis]],
     sweeps: Mapping[str, NoiseSweep],
     profile: Profile,
     paper: Mapping[str, str],
@@ -150,21 +203,25 @@ def paper_comparison(
 ) -> list[Comparison]:
     """The rows of the "paper vs. this run" box, verdicts from the tests of the module docstring.
 
+    ``batches[model]`` holds the model's feature analysis of every test batch (C5, C7);
     ``paper`` holds the paper's side of each row (keys ``"C5"``, ``"C6"``, ``"C7"``);
     ``chance`` is the chance accuracy (%) of the noise test. The C6 row needs the ResNet's and
     the ViT's sweeps and is left out without them.
     """
     pooled = [profile.models[f] for f in FILTER_FAMILIES]
-    changes = block_changes({n: analyses[n] for n in pooled})
-    fourier, variance = kind_means(changes.fourier, pooled), kind_means(changes.variance, pooled)
-    where = f"same-resolution blocks of {' and '.join(pooled)}"
+    fourier, variance = (kind_changes(batches, pooled, s) for s in ("fourier", "variance"))
+    n = next(iter(fourier.values())).batches
+    where = (
+        f"mean [95 % interval] over {n} test batch{'es' if n > 1 else ''}; same-resolution "
+        f"blocks of {' and '.join(pooled)}"
+    )
     rows = [
         Comparison(
             "C5: MSAs low-pass, Convs and MLPs high-pass (mean change of Δ log amplitude at the "
             "highest frequency, per block kind)",
             paper["C5"],
             f"{_kinds(fourier, FOURIER)} ({where})",
-            filter_verdict(fourier),
+            change_verdict(fourier),
         )
     ]
     resnet, vit = profile.models["resnet"], profile.models["vit"]
@@ -189,7 +246,7 @@ def paper_comparison(
             "change, per block kind)",
             paper["C7"],
             f"{_kinds(variance, VARIANCE)} ({where})",
-            filter_verdict(variance),
+            change_verdict(variance),
         )
     )
     return rows
@@ -216,22 +273,37 @@ def _epochs(n: int) -> str:
     return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
-def _kinds(means: Mapping[str, float], style: tuple[str, str]) -> str:
-    """``"MSA -0.12, MLP +0.30, Conv +0.05"`` for the kinds present in ``means``."""
+def change_text(change: KindChange, style: tuple[str, str] = FOURIER) -> str:
+    """``"-0.12 [-0.2, -0.04]"``: a kind's mean change and, if it has one, its interval."""
+    text = format_change(change.mean, style)
+    if change.interval is not None:
+        low, high = (format_change(v, style) for v in change.interval)
+        text += f" [{low}, {high}]"
+    return text
+
+
+def _kinds(changes: Mapping[str, KindChange], style: tuple[str, str]) -> str:
+    """``"MSA -0.12 […], Conv +0.05 […], MLP +0.30 […]"`` for the kinds present."""
     return ", ".join(
-        f"{KIND_LABELS[k]} {format_change(means[k], style)}" for k in PAPER_SIGNS if k in means
+        f"{KIND_LABELS[k]} {change_text(changes[k], style)}" for k in PAPER_SIGNS if k in changes
     )
 
 
 __all__ = [
     "FILTER_FAMILIES",
     "FOURIER",
+    "KindChange",
     "PAPER_SIGNS",
     "VARIANCE",
     "c6_verdict",
+    "change_intervals",
+    "change_means",
+    "change_text",
+    "change_verdict",
     "describe_data",
     "describe_models",
     "format_change",
+    "kind_changes",
     "kind_means",
     "main_magnitude",
     "normalized_band_drops",

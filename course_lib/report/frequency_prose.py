@@ -28,20 +28,23 @@ from course_lib.report.frequency import (
     FOURIER,
     PAPER_SIGNS,
     VARIANCE,
+    KindChange,
     c6_verdict,
+    change_text,
+    change_verdict,
     format_change,
-    kind_means,
+    kind_changes,
     main_magnitude,
     normalized_band_drops,
     percent,
 )
-from course_lib.report.prose import compare, sign_word, versus_chance
+from course_lib.report.prose import compare, ratio, sign_word, versus_chance
 from course_lib.report.verdicts import (
     NOT,
     PARTLY,
     REPRODUCED,
-    filter_verdict,
     normalized_drop,
+    sign_holds,
 )
 
 _CATEGORIES = {  # a block category (BlockChange.category) in words
@@ -52,22 +55,28 @@ _CATEGORIES = {  # a block category (BlockChange.category) in words
 }
 
 
-def feature_glue(profile: Profile, analyses: Mapping[str, FeatureAnalysis]) -> dict[str, str]:
+def feature_glue(
+    profile: Profile,
+    analyses: Mapping[str, FeatureAnalysis],
+    batches: Mapping[str, Sequence[FeatureAnalysis]] | None = None,
+) -> dict[str, str]:
     """C5 and C7 in words, for ``myst_nb.glue``: the ViT's grid (``grid``, ``points``), what each
-    kind of block does per model (``c5_blocks``, ``tilt_blocks``, ``c7_blocks``) and what the
-    verdict rests on (``c5_reading``, ``c7_reading``)."""
+    kind of block does per model on the paper's one test batch ``analyses`` (``c5_blocks``,
+    ``tilt_blocks``, ``c7_blocks``) and what the verdict rests on (``c5_reading``,
+    ``c7_reading``), from every test batch of ``batches`` (None: ``analyses`` alone)."""
     names = {f: n for f, n in profile.models.items() if n in analyses}
     changes = block_changes({n: analyses[n] for n in names.values()})
     vit = analyses[profile.models["vit"]].fourier
     pooled = [profile.models[f] for f in FILTER_FAMILIES]
+    batches = batches or {n: [analyses[n]] for n in pooled}
     return {
         "grid": f"{vit.sizes[-1]}×{vit.sizes[-1]}",
         "points": str(len(vit.delta[-1])),
         "c5_blocks": block_text(changes.fourier, names),
         "tilt_blocks": block_text(changes.tilt, names, "the tilt"),
         "c7_blocks": block_text(changes.variance, names, "the variance", VARIANCE),
-        "c5_reading": filter_reading(kind_means(changes.fourier, pooled), FOURIER),
-        "c7_reading": filter_reading(kind_means(changes.variance, pooled), VARIANCE),
+        "c5_reading": filter_reading(kind_changes(batches, pooled, "fourier"), FOURIER),
+        "c7_reading": filter_reading(kind_changes(batches, pooled, "variance"), VARIANCE),
     }
 
 
@@ -99,27 +108,52 @@ def block_text(
     return "; ".join(clauses)
 
 
-def filter_reading(means: Mapping[str, float], style: tuple[str, str] = FOURIER) -> str:
-    """What :func:`~course_lib.report.verdicts.filter_verdict` found in ``means`` (per block
-    kind), and the verdict: the core contrast (MSA below Conv) and the paper's signs."""
-    verdict = filter_verdict(means)
-    msa, conv = format_change(means["msa"], style), format_change(means["conv"], style)
+def filter_reading(changes: Mapping[str, KindChange], style: tuple[str, str] = FOURIER) -> str:
+    """What :func:`~course_lib.report.frequency.change_verdict` found in ``changes`` (per block
+    kind), and the verdict: the core contrast (MSA below Conv), the paper's signs (beyond their
+    intervals over the test batches) and how large the MSA change is next to the Conv change."""
+    verdict = change_verdict(changes)
+    msa, conv = (change_text(changes[k], style) for k in ("msa", "conv"))
     if verdict == NOT:
         return (
             f"The MSA blocks' mean change ({msa}) is not below the Conv blocks' ({conv}): the "
             f'core of the claim is reversed in this run, so the verdict is "{NOT}".'
         )
-    against = [k for k, sign in PAPER_SIGNS.items() if k in means and not means[k] * sign > 0]
-    text = f"The MSA blocks' mean change ({msa}) is below the Conv blocks' ({conv})"
+    kinds = [k for k in PAPER_SIGNS if k in changes]
+    against = [k for k in kinds if not changes[k].mean * PAPER_SIGNS[k] > 0]
+    unclear = [
+        k
+        for k in kinds
+        if k not in against and not sign_holds(changes[k].mean, changes[k].interval, PAPER_SIGNS[k])
+    ]
+    clauses = []
     if against:
-        listed = " and ".join(
-            f"{KIND_LABELS[k]} ({format_change(means[k], style)})" for k in against
-        )
         verb = "does" if len(against) == 1 else "do"
-        text += f", but {listed} {verb} not have the paper's sign"
-    else:
-        text += ", and every kind has the paper's sign"
-    return f'{text} (MSA negative, Conv and MLP positive): verdict "{verdict}".'
+        clauses.append(f"{_listed(against, changes, style)} {verb} not have the paper's sign")
+    if unclear:
+        clauses.append(
+            f"{_listed(unclear, changes, style)} {'has' if len(unclear) == 1 else 'have'} it "
+            "only on average: the interval over the test batches reaches zero"
+        )
+    text = f"The MSA blocks' mean change ({msa}) is below the Conv blocks' ({conv})"
+    text += (
+        (", but " + "; and ".join(clauses))
+        if clauses
+        else (", and every kind has the paper's sign beyond its interval")
+    )
+    text += f' (MSA negative, Conv and MLP positive): verdict "{verdict}".'
+    size_msa, size_conv = abs(changes["msa"].mean), abs(changes["conv"].mean)
+    if size_msa > 0 and size_conv > 0:
+        text += (
+            f" In size, the MSA change is {ratio(size_msa, size_conv)} than the Conv change"
+            if ratio(size_msa, size_conv) != "about equal"
+            else " In size, the MSA and Conv changes are about equal"
+        ) + "."
+    return text
+
+
+def _listed(kinds: Sequence[str], changes: Mapping[str, KindChange], style: tuple[str, str]):
+    return " and ".join(f"{KIND_LABELS[k]} ({change_text(changes[k], style)})" for k in kinds)
 
 
 def noise_glue(profile: Profile, sweeps: Mapping[str, NoiseSweep], chance: float) -> dict[str, str]:

@@ -25,7 +25,7 @@ def num(x: float, fmt: str = ".3g") -> str:
     text = format(x, fmt)
     # ".2g" prints 460 as "4.6e+02" and 99.5 as "1e+02": print whole numbers from 100 up instead
     if fmt.endswith("g") and abs(x) >= 1 and (abs(x) >= 100 or "e" in text):
-        return f"{x:,.0f}"
+        return f"{x:+,.0f}" if fmt.startswith("+") else f"{x:,.0f}"
     return text
 
 

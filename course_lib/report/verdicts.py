@@ -11,7 +11,7 @@ it holds. The chapters pass measured numbers in; these functions know nothing of
 | C2 | ViT train NLL falls with more data, step by step (:func:`trend_verdict`) |
 | C3 | ViT's median λ_max below ResNet's (:func:`less_verdict`) |
 | C4 | NEP small-data ViT > ViT > ResNet (:func:`order_verdict`, descending) |
-| C5, C7 | MSA lowers, Conv and MLP raise (:func:`filter_verdict`) |
+| C5, C7 | MSA lowers, Conv and MLP raise, each sign beyond its interval (:func:`filter_verdict`) |
 | C6 | ResNet's drop high-frequency-specific, ViT's not (:func:`robustness_verdict`) |
 | C8 | AlterNet ≥ ResNet on accuracy or on high-frequency robustness (:func:`alternet_verdict`) |
 
@@ -72,19 +72,33 @@ def less_verdict(smaller: float, larger: float, margin: float = 0.0) -> str:
     return REPRODUCED if smaller + margin < larger else NOT
 
 
-def filter_verdict(change_by_kind: Mapping[str, float]) -> str:
+def filter_verdict(
+    change_by_kind: Mapping[str, float],
+    intervals: Mapping[str, tuple[float, float]] | None = None,
+) -> str:
     """MSAs lower a quantity, Convs and MLPs raise it (C5: high-frequency Δ log amplitude; C7:
     feature-map variance). ``change_by_kind`` maps "msa", "conv", "mlp" to a block's mean change.
 
     The core contrast is MSA below Conv: reversed → not reproduced. With it, all three signs as
-    the paper says → reproduced, otherwise partly. A kind that is absent (a model without MLP
-    blocks) is not tested.
+    the paper says → reproduced, otherwise partly. Where ``intervals`` gives a kind's interval
+    (e.g. 95 % over test batches), its sign counts only if the whole interval lies on the
+    paper's side of zero: a change that noise could flip is not the paper's sign. A kind that is
+    absent (a model without MLP blocks) is not tested.
     """
     msa, conv = change_by_kind["msa"], change_by_kind["conv"]
     if not msa < conv:
         return NOT
-    signs = [msa < 0, conv > 0] + ([change_by_kind["mlp"] > 0] if "mlp" in change_by_kind else [])
+    intervals = intervals or {}
+    kinds = {"msa": -1, "conv": 1} | ({"mlp": 1} if "mlp" in change_by_kind else {})
+    signs = [sign_holds(change_by_kind[k], intervals.get(k), s) for k, s in kinds.items()]
     return REPRODUCED if all(signs) else PARTLY
+
+
+def sign_holds(value: float, interval: tuple[float, float] | None, sign: int) -> bool:
+    """Whether ``value`` has ``sign`` (−1 or +1) beyond doubt: its whole ``interval`` on that
+    side of zero, or (without an interval) the value itself."""
+    low, high = interval if interval is not None else (value, value)
+    return high < 0 if sign < 0 else low > 0
 
 
 def normalized_drop(clean: float, noisy: float, chance: float) -> float:
@@ -133,5 +147,6 @@ __all__ = [
     "order_verdict",
     "robustness_verdict",
     "same_order_verdict",
+    "sign_holds",
     "trend_verdict",
 ]
