@@ -1,11 +1,11 @@
 """Chapter 03: are MSAs low-pass and Convs high-pass? (claims C5, C6, C7 of Park & Kim 2022).
 
 The chapter's models come from :meth:`~course_lib.config.Profile.frequency_profile`: where the
-profile sets ``frequency.synthetic`` / ``frequency.epochs`` (laptop: the texture-dominant default
-:class:`~course_lib.data.SyntheticConfig`, two epochs) they are trained for this chapter alone,
-because which cue a model reads depends on the data's cue balance and C6's mechanism needs a
-model that reads the texture; otherwise (smoke, gpu) they are the shared models of chapters 01,
-02 and 04. Every analysis uses those models *and* that profile's test images:
+profile sets ``frequency.synthetic`` / ``frequency.epochs`` (laptop: the texture-dominant
+default :class:`~course_lib.data.SyntheticConfig`, the shared epochs) they are trained for this
+chapter alone, because which cue a model reads depends on the data's cue balance and C6's
+mechanism needs a model that reads the texture; otherwise (smoke, gpu) they are the shared models
+of chapters 01, 02 and 04. Every analysis uses those models *and* that profile's test images:
 
 - :func:`feature_analysis` — one test batch through every model, one hooked forward pass each:
   the Δ log amplitude of every feature map (C5, paper Fig. 2a and 8) and its variance (C7, Fig. 9).
