@@ -177,6 +177,19 @@ def test_c2_verdicts_follow_the_trend():
     assert train_row.verdict == "not reproduced"  # 0.2 → 0.5 overall: more data, higher NLL
     assert error_row.verdict == "reproduced"  # test error 10 → 9 → 7
     assert "10%: 0.2, 50%: 0.6" in train_row.ours and "Fig. 5b" in train_row.paper
+    assert "seed spread" not in train_row.ours  # one seed: no margin
+
+
+def test_c2_steps_must_beat_the_seed_spread():
+    sweep = {0.1: record(0.9, 1.0), 0.3: record(0.7, 0.9), 1.0: record(0.65, 0.8)}
+    train_row, _ = ch01.c2_comparisons(sweep, [record(0.65, 0.8), record(0.6, 0.75)])
+    # steps 0.2 and 0.05 against a spread of 0.05: the second is not beyond seed noise
+    assert train_row.verdict == "partly" and "full-data seed spread 0.05" in train_row.ours
+    assert ch01.c2_comparisons(sweep, [record(0.65, 0.8)] * 2)[0].verdict == "reproduced"
+    remark = report.c2_noise_remark(sweep, [record(0.65, 0.8), record(0.6, 0.75)])
+    assert "differs by 0.05 between its 2 seeds" in remark and "(-0.2, -0.05)" in remark
+    assert "about half of the steps" in remark
+    assert "cannot be weighed" in report.c2_noise_remark(sweep, [record(0.65, 0.8)])
 
 
 # --- the cached steps call trained_model with the profile defaults -----------------------------
@@ -371,7 +384,7 @@ def test_every_glued_name_of_the_notebook_is_produced():
     produced = (
         report.parameter_glue(report.architecture_summary(SMOKE)).keys()
         | report.c1_glue(by_seed).keys()
-        | report.c2_glue({0.5: record(0.2, 0.3), 1.0: record(0.3, 0.4)}).keys()
+        | report.c2_glue({0.5: record(0.2, 0.3), 1.0: record(0.3, 0.4)}, by_seed["vit"]).keys()
         | set(re.findall(r'glue\("(\w+)"', code))  # glued by name in the notebook itself
     )
     assert used and used <= produced

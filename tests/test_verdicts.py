@@ -42,6 +42,8 @@ def test_trend_verdict():
     assert trend_verdict([3.0, 2.5, 2.0]) == REPRODUCED
     assert trend_verdict([3.0, 3.2, 2.0]) == PARTLY
     assert trend_verdict([2.0, 1.5, 2.5]) == NOT
+    assert trend_verdict([3.0, 2.5, 2.0], margin=0.5) == PARTLY  # each step only equals it
+    assert trend_verdict([3.0, 2.5, 2.0], margin=1.0) == NOT  # the whole fall equals it
     with pytest.raises(ValueError, match="two values"):
         trend_verdict([1.0])
 

@@ -22,7 +22,7 @@ from course_lib.config import Profile
 from course_lib.experiments import TrainedModel, resolve_model_name
 from course_lib.models import ResNet, ViT, create_model, model_family
 from course_lib.plots.style import family_label
-from course_lib.report.prose import ascending, num, ratio
+from course_lib.report.prose import ascending, num, ratio, share
 from course_lib.report.verdicts import PARTLY, REPRODUCED, same_order_verdict
 from course_lib.train import History
 
@@ -293,6 +293,30 @@ def local_vit_remark(final: Mapping[str, FinalMetrics]) -> str:
     return "it ends between the ResNet and the ViT, as in the paper"
 
 
+def seed_spread(runs: Sequence[RunRecord], metric: str) -> float:
+    """Max − min of a final ``metric`` over runs at different seeds (0 for fewer than two): what
+    the seed alone can move a number by, the margin for C2's steps."""
+    values = [getattr(r.final, metric) for r in runs]
+    return max(values) - min(values) if len(values) > 1 else 0.0
+
+
+def c2_noise_remark(sweep: Mapping[float, RunRecord], full_data_seeds: Sequence[RunRecord]) -> str:
+    """The C2 steps in train NLL against the full-data ViT's spread over seeds (one seed per
+    fraction cannot tell a step smaller than that spread from noise)."""
+    if len(full_data_seeds) < 2:
+        return "With one seed per run, these steps cannot be weighed against the seeds' noise."
+    train = [sweep[f].final.train_nll for f in sorted(sweep)]
+    steps = [b - a for a, b in pairwise(train)]
+    spread = seed_spread(full_data_seeds, "train_nll")
+    beyond = sum(-step > spread for step in steps)
+    listed = ", ".join(num(step, "+.2g") for step in steps)
+    return (
+        f"For scale, the full-data ViT's train NLL differs by {num(spread, '.2g')} between its "
+        f"{len(full_data_seeds)} seeds; {share(beyond, len(steps))} of the steps between "
+        f"fractions ({listed}) fall by more than that."
+    )
+
+
 def c2_reading(sweep: Mapping[float, RunRecord]) -> str:
     """What the C2 sweep shows, step by step from the smallest fraction to the full data.
 
@@ -343,8 +367,11 @@ def c1_glue(by_seed: Mapping[str, Sequence[RunRecord]]) -> dict[str, str | int]:
     }
 
 
-def c2_glue(sweep: Mapping[float, RunRecord]) -> dict[str, str | int]:
-    """The values section 4 glues into its text, by glue name, from the C2 sweep."""
+def c2_glue(
+    sweep: Mapping[float, RunRecord], full_data_seeds: Sequence[RunRecord] = ()
+) -> dict[str, str | int]:
+    """The values section 4 glues into its text, by glue name, from the C2 sweep and the
+    full-data ViT's runs at every seed (the C1 runs)."""
     fractions = sorted(sweep)
     small = fractions[0]
 
@@ -359,6 +386,7 @@ def c2_glue(sweep: Mapping[float, RunRecord]) -> dict[str, str | int]:
         "c2_train_values": listing("train_nll", ".3g"),
         "c2_test_values": listing("test_error", ".1f", " %"),
         "c2_reading": c2_reading(sweep),
+        "c2_noise": c2_noise_remark(sweep, full_data_seeds),
     }
 
 
@@ -373,6 +401,7 @@ __all__ = [
     "c1_reading",
     "c1_scale_remark",
     "c2_glue",
+    "c2_noise_remark",
     "c2_reading",
     "final_metrics",
     "format_summary",
@@ -382,6 +411,7 @@ __all__ = [
     "parameter_count",
     "parameter_glue",
     "run_record",
+    "seed_spread",
     "spread_text",
     "train_nll_at",
     "training_budget",

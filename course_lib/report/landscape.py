@@ -151,12 +151,11 @@ def paper_comparison(
 ) -> list[Comparison]:
     """The rows of the "paper vs. this run" box, each verdict from its own contrast.
 
-    The declared tests (counted in the closing table): C3, the ViT's median λ_max below the
-    ResNet's (:func:`less_verdict`); C4, NEP in the paper's order ResNet < ViT < small-data ViT
-    (:func:`order_verdict`). Shown beside them, not counted: the scale-free curvature
-    ``|dᵀHd|`` (not measured in the paper) and the mean loss rise one unit away (the official
-    loss-surface notebook's reading), each ViT below ResNet, and more filter-normalised
-    directions curving down for the ViT (not measured in the paper).
+    Declared tests (counted in the closing table): C3, the ViT's median λ_max below the ResNet's
+    (:func:`less_verdict`); C4, NEP ResNet < ViT < small-data ViT (:func:`order_verdict`). Beside
+    them, not counted: ViT below ResNet in scale-free curvature ``|dᵀHd|`` (not in the paper) and
+    in mean loss rise one unit away (the official loss-surface notebook's reading), and more
+    filter-normalised directions curving down for the ViT (not in the paper).
     """
     r, v = numbers[roles.resnet], numbers[roles.vit]
     fr, fv = flatness[roles.resnet], flatness[roles.vit]

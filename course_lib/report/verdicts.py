@@ -8,7 +8,7 @@ it holds. The chapters pass measured numbers in; these functions know nothing of
 |---|---|
 | C1 | train NLL Conv < local MSA < global MSA: all three pairs (:func:`order_verdict`); |
 | | underfitting: the train-NLL order is the test-error order (:func:`same_order_verdict`) |
-| C2 | ViT train NLL falls with more data, step by step (:func:`trend_verdict`) |
+| C2 | ViT train NLL falls with more data, each step beyond seed noise (:func:`trend_verdict`) |
 | C3 | ViT's median λ_max below ResNet's (:func:`less_verdict`) |
 | C4 | NEP small-data ViT > ViT > ResNet (:func:`order_verdict`, descending) |
 | C5, C7 | MSA lowers, Conv and MLP raise, each sign beyond its interval (:func:`filter_verdict`) |
@@ -51,17 +51,18 @@ def same_order_verdict(first: Mapping[str, float], second: Mapping[str, float]) 
     return PARTLY if rank_first[-1] == rank_second[-1] else NOT
 
 
-def trend_verdict(values: Sequence[float]) -> str:
-    """``values`` (e.g. train NLL at growing data fractions) falling.
+def trend_verdict(values: Sequence[float], margin: float = 0.0) -> str:
+    """``values`` (e.g. train NLL at growing data fractions) falling, each step by more than
+    ``margin`` (what noise alone could make, e.g. the spread between training seeds).
 
-    Every step falls → reproduced; the last below the first but a step rises → partly; the last
-    at or above the first → not reproduced.
+    Every step falls by more → reproduced; the last below the first by more than ``margin`` but
+    a step not → partly; otherwise not reproduced.
     """
     if len(values) < 2:
         raise ValueError("a trend needs at least two values")
-    if all(b < a for a, b in pairwise(values)):
+    if all(a - b > margin for a, b in pairwise(values)):
         return REPRODUCED
-    return PARTLY if values[-1] < values[0] else NOT
+    return PARTLY if values[0] - values[-1] > margin else NOT
 
 
 def less_verdict(smaller: float, larger: float, margin: float = 0.0) -> str:
