@@ -22,7 +22,9 @@ from course_lib.chapters import ch02b_hessian_deep_dive as dive
 from course_lib.chapters import precompute_steps
 from course_lib.config import get_profile
 from course_lib.plots import landscape_chapter, landscape_spectra
+from course_lib.report import hessian_deep_dive as deep_report
 from course_lib.report import landscape as report
+from course_lib.report.verdicts import order_verdict
 from course_lib.samples import training_batches
 from course_lib.widgets.landscape import surface_explorer
 
@@ -66,12 +68,14 @@ def test_comparisons_take_their_verdicts_from_the_contrasts(paper_like, monkeypa
     profile = get_profile("smoke")
     roles = ch.spectrum_roles(profile)
     steep, gentle = flat(10.0, 10.0, 0.0), flat(1.0, 1.0, 0.5)
+    # 100 batches each: enough values for NEPs of 0 %, 12.5 % and 50 % to differ clearly
     if paper_like:
         rows = {roles.resnet: SHARP, roles.vit: ONE_NEGATIVE, roles.vit_small: MANY_NEGATIVE}
         surfaces = {roles.resnet: steep, roles.vit: gentle}
     else:
         rows = {roles.resnet: MANY_NEGATIVE, roles.vit: SHARP, roles.vit_small: ONE_NEGATIVE}
         surfaces = {roles.resnet: gentle, roles.vit: steep}
+    rows = {label: r * 25 for label, r in rows.items()}
     spectra = {label: model(r) for label, r in rows.items()}
     monkeypatch.setattr(ch, "hessian_spectra", lambda profile: spectra)
     monkeypatch.setattr(ch, "loss_surfaces", lambda profile: surfaces)
@@ -86,9 +90,9 @@ def test_comparisons_take_their_verdicts_from_the_contrasts(paper_like, monkeypa
 
 def test_nep_order_with_a_reversed_inner_pair_is_partly():
     spectra = {
-        "resnet": numbers(SHARP),
-        "vit": numbers(MANY_NEGATIVE),
-        "vit small": numbers(ONE_NEGATIVE),
+        "resnet": numbers(SHARP * 25),
+        "vit": numbers(MANY_NEGATIVE * 25),
+        "vit small": numbers(ONE_NEGATIVE * 25),
     }
     flatness = {"resnet": flat(10.0, 10.0, 0.0), "vit": flat(1.0, 1.0, 0.5)}
     box = report.paper_comparison(spectra, flatness, paper=ch.PAPER, roles=ROLES, weight_decay=0.05)
@@ -120,6 +124,7 @@ def test_c3_and_c4_sentences_follow_the_numbers():
     assert "which is the paper's order" in text and "ResNet: 0% < ViT: 12%" in text
     assert "interval" in text and "of 8)" in text
     assert "which is not the paper's order" in report.c4_reading(reversed_, ROLES)
+    assert "within noise" in text  # 8 values per model cannot tell 0 %, 12 % and 50 % apart
 
 
 def test_times_reads_the_ratio_both_ways():
@@ -129,15 +134,22 @@ def test_times_reads_the_ratio_both_ways():
     assert report.times(-1.0, 2.0) == "not comparable with"
 
 
-def test_c4_says_whether_the_intervals_overlap():
-    few = [[1.0]] * 400  # NEP 0 of 400: interval up to ≈ 1 %
-    many = [[-1.0, 2.0]] * 200  # 50 %
+def test_c4_counts_a_step_only_when_its_difference_is_clear():
+    few = [[1.0]] * 400  # NEP 0 of 400
+    many = [[-1.0, 2.0]] * 200  # 50 % of 400
     roles = report.Roles("resnet", "vit")
     text = report.c4_reading({"resnet": numbers(few), "vit": numbers(many)}, roles)
-    assert "do not overlap" in text and "cannot tell" not in text
-    close = {"resnet": numbers(ONE_NEGATIVE), "vit": numbers(MANY_NEGATIVE)}
+    assert "the NEP of the ViT minus that of the ResNet is 50% (95% interval" in text
+    assert "clear" in text
+    assert "within noise" not in text
+    close = {"resnet": numbers(ONE_NEGATIVE), "vit": numbers(MANY_NEGATIVE)}  # 1 of 8, 4 of 8
     text = report.c4_reading(close, roles)
-    assert "ViT overlap." in text and "8 values per model cannot tell" in text
+    assert "within noise" in text and "not independent draws" in text
+    nep = {label: n.nep.proportion for label, n in close.items()}
+    clear = report.nep_clear(close, ["resnet", "vit"])
+    assert clear == {("resnet", "vit"): False}
+    assert order_verdict(nep, ["resnet", "vit"]) == "reproduced"  # the points alone
+    assert order_verdict(nep, ["resnet", "vit"], clear) == "not reproduced"  # not beyond noise
 
 
 def test_fit_and_surface_sentences_follow_the_numbers():
@@ -153,12 +165,12 @@ def test_fit_and_surface_sentences_follow_the_numbers():
 
 def test_deep_dive_sentences_follow_the_numbers():
     sharp, gentle = numbers(SHARP), numbers(ONE_NEGATIVE)
-    assert "the same way" in report.ape_reading({"resnet": sharp, "vit": gentle}, ROLES)
+    assert "the same way" in deep_report.ape_reading({"resnet": sharp, "vit": gentle}, ROLES)
     odd = dataclasses.replace(gentle, ape=1000.0)
-    assert "differently" in report.ape_reading({"resnet": sharp, "vit": odd}, ROLES)
-    assert "Training lowers the ViT's" in report.init_reading(100.0, 1.0, 10.0)
-    assert "Training raises the ViT's" in report.init_reading(1.0, 100.0, 10.0)
-    tokens = report.token_reading({"cls": 0.4, "patches": 1.0}, {"cls": 0.01, "patches": 1.0})
+    assert "differently" in deep_report.ape_reading({"resnet": sharp, "vit": odd}, ROLES)
+    assert "Training lowers the ViT's" in deep_report.init_reading(100.0, 1.0, 10.0)
+    assert "Training raises the ViT's" in deep_report.init_reading(1.0, 100.0, 10.0)
+    tokens = deep_report.token_reading({"cls": 0.4, "patches": 1.0}, {"cls": 0.01, "patches": 1.0})
     assert "100× as much" in tokens and "a factor 2.5" in tokens
 
     def result(values: list[float], n_hvp: int) -> EigenResult:
@@ -170,11 +182,11 @@ def test_deep_dive_sentences_follow_the_numbers():
         "LM": result([-6.0, 5.1], 12),
         "LM from ends": result([-6.0, 5.0], 28),
     }
-    text = report.solver_reading(solvers)
+    text = deep_report.solver_reading(solvers)
     assert "1 of the 2 largest magnitudes is negative" in text and "at most 2%" in text
     assert "LM from ends 28" in text
     top = torch.tensor([[5.0], [4.0]])
-    check = report.maxima_check({"ViT": (top, torch.tensor([[5.0, -1.0], [4.4, 2.0]]))})
+    check = deep_report.maxima_check({"ViT": (top, torch.tensor([[5.0, -1.0], [4.4, 2.0]]))})
     assert "10% for the ViT" in check
 
 

@@ -28,11 +28,11 @@ from course_lib.analysis.hessian import (
     spectral_density,
     top_eigenvalues,
 )
+from course_lib.analysis.proportions import wilson_interval
 from course_lib.analysis.spectra import (
     max_eigenvalue_spectrum,
     negative_proportion,
     spectrum_summary,
-    wilson_interval,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import combinations
 
 import pytest
 
@@ -36,6 +37,15 @@ ORDER = ("resnet", "local_vit", "vit")
 )
 def test_order_verdict(values, expected):
     assert order_verdict(values, ORDER) == expected
+
+
+def test_order_verdict_counts_only_clear_pairs():
+    values = {"resnet": 1.0, "local_vit": 1.5, "vit": 2.0}
+    inner = {("local_vit", "vit"): False}  # in order, but within noise
+    assert order_verdict(values, ORDER, inner) == PARTLY
+    ends = {("resnet", "vit"): False}
+    assert order_verdict(values, ORDER, ends) == NOT
+    assert order_verdict(values, ORDER, dict.fromkeys(combinations(ORDER, 2), True)) == REPRODUCED
 
 
 def test_trend_verdict():

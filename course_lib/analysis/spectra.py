@@ -20,7 +20,6 @@ import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from course_lib.analysis.hessian import (
     largest_magnitude_eigenvalues,
 )
 from course_lib.analysis.lanczos import Which
+from course_lib.analysis.proportions import wilson_interval
 
 
 @dataclass
@@ -346,25 +346,6 @@ def max_eigenvalue_spectrum(
             stacklevel=2,
         )
     return record.eigenvalues
-
-
-def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion ``successes / trials``.
-
-    Unlike the normal approximation ``p ± z·sqrt(p(1−p)/n)`` it stays inside [0, 1] and keeps its
-    coverage near 0 and 1, where a NEP of a few percent lives (Wilson 1927).
-    """
-    if trials < 1 or not 0 <= successes <= trials:
-        raise ValueError(f"need 0 <= successes <= trials, trials >= 1; got {successes}/{trials}.")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}.")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p, z2 = successes / trials, z * z
-    shrink = 1 + z2 / trials
-    center = (p + z2 / (2 * trials)) / shrink
-    half = z / shrink * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials))
-    # the interval contains p; at p = 0 or 1 rounding would otherwise leave it a hair outside
-    return min(p, max(0.0, center - half)), max(p, min(1.0, center + half))
 
 
 @dataclass

@@ -12,7 +12,7 @@ ch02_loss_landscape.hessian_batches`):
 - :func:`vit_token_scales` — the class token against the patch tokens where they enter the
   ViT's first block, at initialisation and trained (a LayerNorm makes a small input sharp).
 
-:func:`deep_dive_text` gives every generated sentence (:mod:`course_lib.report.landscape`).
+:func:`deep_dive_text` gives every generated sentence (:mod:`course_lib.report.hessian_deep_dive`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from course_lib.chapters.ch02_loss_landscape import (
 )
 from course_lib.config import Profile, as_profile
 from course_lib.experiments import resolve_model_name, trained_model
-from course_lib.report import landscape as report
+from course_lib.report import hessian_deep_dive as report
 from course_lib.steps import cached_step
 
 

@@ -10,24 +10,23 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import combinations, pairwise
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from course_lib.analysis.curvature import SurfaceNumbers
-from course_lib.analysis.lanczos import EigenResult
+from course_lib.analysis.proportions import difference_interval
 from course_lib.analysis.spectra import (
     BatchSpectra,
     NegativeProportion,
     negative_proportion,
     spectrum_summary,
-    top_groups,
 )
 from course_lib.config import Profile
 from course_lib.report import Comparison
-from course_lib.report.prose import ascending, compare, near_zero, num, ratio, share, sign_word
+from course_lib.report.prose import ascending, compare, near_zero, num, ratio, share
 from course_lib.report.verdicts import NOT, PARTLY, REPRODUCED, less_verdict, order_verdict
 
 
@@ -60,7 +59,8 @@ def times(a: float, b: float) -> str:
     return "about as large as" if r == "about equal" else f"{r} than"
 
 
-def _percent(p: float) -> str:
+def percent_text(p: float) -> str:
+    """A share (0–1) as chapter 02 prints it: "18%", "8.7%", "-9.3%"."""
     return num(100 * p, ".2g" if abs(p) < 1 else ".0f") + "%"
 
 
@@ -96,11 +96,27 @@ def spectrum_numbers(magnitude: BatchSpectra, top: BatchSpectra) -> SpectrumNumb
 
 def nep_text(nep: NegativeProportion) -> str:
     """ "5% (95% interval 1.4%–17%; 2 of 40)"."""
-    interval = f"{_percent(nep.low)}–{_percent(nep.high)}"
+    interval = f"{percent_text(nep.low)}–{percent_text(nep.high)}"
     return (
-        f"{_percent(nep.proportion)} ({_percent(nep.confidence)} interval {interval}; "
+        f"{percent_text(nep.proportion)} ({percent_text(nep.confidence)} interval {interval}; "
         f"{nep.negatives} of {nep.total})"
     )
+
+
+def nep_difference(lower: NegativeProportion, higher: NegativeProportion) -> tuple[float, float]:
+    """95 % interval of ``higher − lower`` NEP (Newcombe's hybrid score): a pair of C4's order
+    is clear when it excludes 0. Like the Wilson intervals it treats every value as an
+    independent draw; the k values of one batch are not, so it is if anything too narrow."""
+    return difference_interval((higher.negatives, higher.total), (lower.negatives, lower.total))
+
+
+def nep_clear(numbers: Mapping[str, SpectrumNumbers], order: Sequence[str]) -> dict:
+    """``{(a, b): whether b's NEP is clearly above a's}`` for every pair of ``order``: the
+    ``clear`` argument of C4's :func:`order_verdict`."""
+    return {
+        (a, b): nep_difference(numbers[a].nep, numbers[b].nep)[0] > 0
+        for a, b in combinations(order, 2)
+    }
 
 
 def protocol(profile: Profile, labels: Sequence[str], tol: float) -> str:
@@ -195,7 +211,9 @@ def paper_comparison(
             "negative mass of full data (≈ read from Fig. 4)",
             neps,
             order_verdict(
-                {label: numbers[label].nep.proportion for label in roles.order}, roles.order
+                {label: numbers[label].nep.proportion for label in roles.order},
+                roles.order,
+                nep_clear(numbers, roles.order),
             ),
         ),
         Comparison(
@@ -254,30 +272,32 @@ def fit_reading(
 
 
 def c4_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles) -> str:
-    """The C4 paragraph: each NEP with its interval, the measured order, overlapping intervals."""
+    """The C4 paragraph: each NEP with its interval, the measured order, and whether each step of
+    the paper's order is clear (its difference's interval excludes 0), as the verdict asks."""
     names, order = roles.names, roles.order
     neps = {label: numbers[label].nep for label in order}
     listing = "; ".join(f"{names[label]}: {nep_text(n)}" for label, n in neps.items())
     measured = ascending({f"{names[label]}:": n.proportion for label, n in neps.items()}, ".0%")
-    verdict = order_verdict({label: n.proportion for label, n in neps.items()}, order)
+    points = order_verdict({label: n.proportion for label, n in neps.items()}, order)
     agreement = {
         REPRODUCED: "which is the paper's order",
         NOT: "which is not the paper's order: its two ends are reversed or equal",
-    }.get(verdict, "which is the paper's order at its two ends, not in between")
-    apart = {
-        (a, b): neps[a].low > neps[b].high or neps[b].low > neps[a].high for a, b in pairwise(order)
-    }
-    pairs = " ".join(
-        f"The intervals of the {names[a]} and the {names[b]} "
-        f"{'do not overlap' if separate else 'overlap'}."
-        for (a, b), separate in apart.items()
-    )
-    if not all(apart.values()):
-        total = neps[order[0]].total
-        pairs += (
-            f" Where two intervals overlap, {total} values per model cannot tell the NEPs apart."
+    }.get(points, "which is the paper's order at its two ends, not in between")
+    steps = []
+    for a, b in pairwise(order):
+        low, high = nep_difference(neps[a], neps[b])
+        steps.append(
+            f"the NEP of the {names[b]} minus that of the {names[a]} is "
+            f"{percent_text(neps[b].proportion - neps[a].proportion)} (95% interval "
+            f"{percent_text(low)} to {percent_text(high)}), "
+            + ("clear" if low > 0 else "within noise")
         )
-    return f"NEP per model: {listing}. In increasing order: {measured}, {agreement}. {pairs}"
+    return (
+        f"NEP per model: {listing}. In increasing order: {measured}, {agreement}. Step by step, "
+        f"{'; '.join(steps)}. The verdict counts a step of the order only when it is clear. A "
+        "model's values come several per batch (its top k) and are not independent draws, so "
+        "these intervals are if anything too narrow."
+    )
 
 
 def surface_reading(flatness: Mapping[str, SurfaceNumbers], roles: Roles, n_directions: int) -> str:
@@ -305,7 +325,8 @@ def verdict_reading(rows: Sequence[Comparison]) -> str:
     """One line per row that is not reproduced, saying which way its contrast went."""
     why = {
         NOT: "its contrast is reversed or tied in this run",
-        PARTLY: "the ends of its order hold in this run, an inner pair does not",
+        PARTLY: "the ends of its order hold in this run, an inner pair does not (or not "
+        "beyond noise)",
     }
     lines = [f"- {r.claim}: {why[r.verdict]} ({r.ours})." for r in rows if r.verdict in why]
     if not lines:
@@ -313,108 +334,22 @@ def verdict_reading(rows: Sequence[Comparison]) -> str:
     return "Rows whose contrast does not fully hold in this run:\n\n" + "\n".join(lines)
 
 
-# ---------------------------------------------------------------------------------------------
-# Generated sentences: the deep dive
-
-
-def solver_reading(results: Mapping[str, EigenResult]) -> str:
-    """The solvers on one batch: what each returns, at what cost, and whether "LM" agrees.
-
-    ``results`` holds "LA", "SA", "LM" (direct) and "LM from ends" for one batch.
-    """
-    values = {w: ", ".join(num(x) for x in r.eigenvalues.tolist()) for w, r in results.items()}
-    costs = ", ".join(f"{w} {r.n_hvp}" for w, r in results.items())
-    direct, ends = results["LM"].eigenvalues, results["LM from ends"].eigenvalues
-    gap = float(((direct - ends).abs() / ends.abs()).max())
-    negatives = int((ends < 0).sum())
-    return (
-        f"On this batch LA returns {values['LA']}; SA {values['SA']}; LM directly "
-        f"{values['LM']}; LM from the two ends {values['LM from ends']}. "
-        f"{negatives} of the {len(ends)} largest magnitudes {'is' if negatives == 1 else 'are'} "
-        f"negative. The two LM answers differ by at most {_percent(gap)} (relative). "
-        f"Hessian-vector products: {costs}."
-    )
-
-
-def ape_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles) -> str:
-    """The paper's APE beside the median λ_max, and whether the two order the models alike."""
-    r, v = numbers[roles.resnet], numbers[roles.vit]
-    same = (v.ape < r.ape) == (v.median_max < r.median_max)
-    return (
-        f"{compare('APE', ('The ViT', v.ape), ('the ResNet', r.ape))}, while "
-        f"{compare('median λ_max', ('the ViT', v.median_max), ('the ResNet', r.median_max))}: "
-        f"the two summaries order the models {'the same way' if same else 'differently'}."
-    )
-
-
-def composition_reading(spectra: Mapping[str, BatchSpectra]) -> str:
-    """Where each model's top eigenvector lives: its three largest groups and their shares."""
-    lines = []
-    for label, s in spectra.items():
-        (first, part), *_ = groups = top_groups(s)
-        listing = ", ".join(f"{g} {p:.0%}" for g, p in groups)
-        lines.append(f"- {label}: {listing}; {first} holds {share(round(part * 1e3), 1000)} of it.")
-    return "Median share of ‖v‖² per parameter group:\n\n" + "\n".join(lines)
-
-
-def token_reading(trained: Mapping[str, float], initial: Mapping[str, float]) -> str:
-    """Class token vs patch tokens entering the first block, at initialisation and trained."""
-
-    def gain(s: Mapping[str, float]) -> str:
-        return num(s["patches"] / s["cls"])
-
-    return (
-        f"At initialisation the class-token parameter has an RMS of {num(initial['cls'], '.2g')} "
-        f"against {num(initial['patches'], '.2g')} for the patch tokens entering the first "
-        f"block: the first LayerNorm, which divides every token by its own RMS, scales it "
-        f"{gain(initial)}× as much as a patch token. After training: "
-        f"{num(trained['cls'], '.2g')} against {num(trained['patches'], '.2g')}, a factor "
-        f"{gain(trained)}."
-    )
-
-
-def init_reading(vit_init: float, resnet_init: float, vit: float) -> str:
-    """Median λ_max of both families at initialisation, and the ViT's change with training."""
-    return (
-        f"At initialisation, "
-        f"{compare('median λ_max', ('the ViT', vit_init), ('the ResNet', resnet_init))}. "
-        f"Training {sign_word(vit - vit_init)} the ViT's median λ_max, from {num(vit_init)} to "
-        f"{num(vit)} ({times(vit, vit_init)} where it started)."
-    )
-
-
-def maxima_check(pairs: Mapping[str, tuple[Tensor, Tensor]]) -> str:
-    """λ_max two ways, per model ``(top, magnitude)``: an "LA" solve (n, 1) and the largest of
-    the top-k by ``|λ|`` (n, k) over the same batches; their largest relative difference."""
-
-    gaps = {name: ((t[:, 0] - m.max(dim=1).values).abs() / t[:, 0].abs()).max()
-            for name, (t, m) in pairs.items()}  # fmt: skip
-    listing = " and ".join(f"{_percent(float(g))} for the {name}" for name, g in gaps.items())
-    return (
-        "λ_max from its own solve and the largest of the top-k by |λ| differ by at most "
-        f"{listing} (relative, over the batches)."
-    )
-
-
 __all__ = [
     "Roles",
     "SpectrumNumbers",
-    "ape_reading",
     "batch_maxima",
     "c3_reading",
     "c4_reading",
-    "composition_reading",
     "fit_reading",
-    "init_reading",
-    "maxima_check",
+    "nep_clear",
+    "nep_difference",
     "nep_text",
     "paper_comparison",
+    "percent_text",
     "protocol",
-    "solver_reading",
     "spectra_costs",
     "spectrum_numbers",
     "surface_reading",
     "times",
-    "token_reading",
     "verdict_reading",
 ]

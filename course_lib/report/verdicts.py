@@ -10,7 +10,7 @@ it holds. The chapters pass measured numbers in; these functions know nothing of
 | | underfitting: the train-NLL order is the test-error order (:func:`same_order_verdict`) |
 | C2 | ViT train NLL falls with more data, each step beyond seed noise (:func:`trend_verdict`) |
 | C3 | ViT's median λ_max below ResNet's (:func:`less_verdict`) |
-| C4 | NEP small-data ViT > ViT > ResNet (:func:`order_verdict`, descending) |
+| C4 | NEP small-data ViT > ViT > ResNet, each pair clear (:func:`order_verdict`) |
 | C5, C7 | MSA lowers, Conv and MLP raise, each sign beyond its interval (:func:`filter_verdict`) |
 | C6 | ResNet's drop high-frequency-specific, ViT's not (:func:`robustness_verdict`) |
 | C8 | AlterNet ≥ ResNet on accuracy or on high-frequency robustness (:func:`alternet_verdict`) |
@@ -27,16 +27,26 @@ from itertools import combinations, pairwise
 REPRODUCED, PARTLY, NOT = "reproduced", "partly", "not reproduced"
 
 
-def order_verdict(values: Mapping[str, float], order: Sequence[str]) -> str:
+def order_verdict(
+    values: Mapping[str, float],
+    order: Sequence[str],
+    clear: Mapping[tuple[str, str], bool] | None = None,
+) -> str:
     """``values`` increasing along ``order`` (e.g. Conv < local MSA < global MSA).
 
     Every pair is checked: all in order → reproduced; the two ends in order but an inner pair
-    not → partly; the two ends reversed or equal → not reproduced.
+    not → partly; the two ends reversed or equal → not reproduced. ``clear[(a, b)]``, where
+    given, says whether the difference of a pair is beyond noise (e.g. its interval excludes 0):
+    a pair then counts as in order only if it is also clear.
     """
-    pairs = [values[a] < values[b] for a, b in combinations(order, 2)]
-    if all(pairs):
+    clear = clear or {}
+
+    def holds(a: str, b: str) -> bool:
+        return values[a] < values[b] and clear.get((a, b), True)
+
+    if all(holds(a, b) for a, b in combinations(order, 2)):
         return REPRODUCED
-    return PARTLY if values[order[0]] < values[order[-1]] else NOT
+    return PARTLY if holds(order[0], order[-1]) else NOT
 
 
 def same_order_verdict(first: Mapping[str, float], second: Mapping[str, float]) -> str:
