@@ -154,20 +154,11 @@ def kind_changes(
     return result
 
 
-def change_means(changes: Mapping[str, KindChange]) -> dict[str, float]:
-    """``{kind: mean}``: the first argument of
-    :func:`~course_lib.report.verdicts.filter_verdict`."""
-    return {kind: c.mean for kind, c in changes.items()}
-
-
-def change_intervals(changes: Mapping[str, KindChange]) -> dict[str, tuple[float, float]]:
-    """``{kind: interval}`` for the kinds that have one (its ``intervals`` argument)."""
-    return {kind: c.interval for kind, c in changes.items() if c.interval is not None}
-
-
 def change_verdict(changes: Mapping[str, KindChange]) -> str:
     """:func:`~course_lib.report.verdicts.filter_verdict` on the kinds' means and intervals."""
-    return filter_verdict(change_means(changes), change_intervals(changes))
+    means = {kind: c.mean for kind, c in changes.items()}
+    intervals = {kind: c.interval for kind, c in changes.items() if c.interval is not None}
+    return filter_verdict(means, intervals)
 
 
 def normalized_band_drops(
@@ -296,8 +287,6 @@ __all__ = [
     "PAPER_SIGNS",
     "VARIANCE",
     "c6_verdict",
-    "change_intervals",
-    "change_means",
     "change_text",
     "change_verdict",
     "describe_data",

@@ -294,9 +294,7 @@ def c4_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles) -> str:
         )
     return (
         f"NEP per model: {listing}. In increasing order: {measured}, {agreement}. Step by step, "
-        f"{'; '.join(steps)}. The verdict counts a step of the order only when it is clear. A "
-        "model's values come several per batch (its top k) and are not independent draws, so "
-        "these intervals are if anything too narrow."
+        f"{'; '.join(steps)}. The verdict counts a step of the order only when it is clear."
     )
 
 
