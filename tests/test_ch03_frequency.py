@@ -133,7 +133,7 @@ def test_paper_comparison_verdicts_follow_the_numbers(sign: float) -> None:
         profile.models["resnet"]: sweep(1.0, 10.0 if sign > 0 else 1.0),
         profile.models["vit"]: sweep(8.0, 2.0 if sign > 0 else 9.0),
     }
-    batches = {name: [a] for name, a in _pair(profile, sign).items()}
+    batches = {name: [[a]] for name, a in _pair(profile, sign).items()}
     rows = report.paper_comparison(batches, sweeps, profile, ch.PAPER, chance=10.0)
     assert [r.claim[:2] for r in rows] == ["C5", "C6", "C7"]
     expected = "reproduced" if sign > 0 else "not reproduced"  # reversed: "not reproduced"
@@ -156,7 +156,7 @@ def test_filter_verdicts_pool_the_kinds_and_skip_downsampling() -> None:
     changes = dp.block_changes(analyses)
     means = report.kind_means(changes.fourier, analyses)
     assert means == pytest.approx({"msa": -0.3, "mlp": -0.1, "conv": 0.2})
-    batches = {name: [a] for name, a in analyses.items()}
+    batches = {name: [[a]] for name, a in analyses.items()}
     c5, c7 = report.paper_comparison(batches, {}, profile, ch.PAPER, chance=10.0)
     assert (c5.verdict, c7.verdict) == ("partly", "partly")  # no sweeps: no C6 row
     only_vit = report.kind_means(changes.fourier, [profile.models["vit"]])
@@ -172,18 +172,42 @@ def test_c7_counts_a_sign_only_beyond_its_interval_over_test_batches() -> None:
         analysis(["embed", "msa", "mlp"], [8, 8, 8], [-1.0, -1.3, -1.0], [1.0, v, 1.2])
         for v in (0.9, 1.02)
     ]
-    changes = report.kind_changes({vit: vits, resnet: [conv, conv]}, [vit, resnet], "variance")
+    changes = report.kind_changes({vit: [vits], resnet: [[conv, conv]]}, [vit, resnet], "variance")
     msa = changes["msa"]
     assert msa.mean == pytest.approx(-4.0) and msa.batches == 2
     half = stats.t.ppf(0.975, 1) * np.std([-10.0, 2.0], ddof=1) / np.sqrt(2)
     assert msa.interval == pytest.approx((-4.0 - half, -4.0 + half))
     assert changes["conv"].interval == pytest.approx((100.0, 100.0))  # the same on both
     assert report.change_verdict(changes) == "partly"  # negative on average, not beyond doubt
-    one_batch = report.kind_changes({vit: vits[:1], resnet: [conv]}, [vit, resnet], "variance")
+    one_batch = report.kind_changes({vit: [vits[:1]], resnet: [[conv]]}, [vit, resnet], "variance")
     assert one_batch["msa"].interval is None and report.change_verdict(one_batch) == "reproduced"
     reading = prose_filter_reading(changes, report.VARIANCE)
-    assert "MSA (-4 % [" in reading and "interval over the test batches reaches zero" in reading
+    assert "MSA (-4 % [" in reading and "its interval over the test batches reaches" in reading
     assert 'verdict "partly"' in reading and "25× smaller than the Conv change" in reading
+
+
+def test_a_sign_counts_only_if_it_holds_at_every_seed() -> None:
+    profile = get_profile("smoke")
+    vit, resnet = profile.models["vit"], profile.models["resnet"]
+    conv = analysis(["stem", "conv"], [8, 8], [-2.0, -1.5], [1.0, 2.0])  # Conv: +100 %
+
+    def vits(*msa_variances: float) -> list[dp.FeatureAnalysis]:
+        return [
+            analysis(["embed", "msa", "mlp"], [8, 8, 8], [-1.0, -1.3, -1.0], [1.0, v, 1.2])
+            for v in msa_variances
+        ]
+
+    # seed 0: the MSA lowers the variance by 9-11 %; seed 1: it raises it by 1-3 %
+    batches = {vit: [vits(0.9, 0.89, 0.91), vits(1.01, 1.02, 1.03)], resnet: [[conv] * 3] * 2}
+    changes = report.kind_changes(batches, [vit, resnet], "variance")
+    msa = changes["msa"]
+    assert msa.seed_means == pytest.approx((-10.0, 2.0)) and msa.mean == pytest.approx(-4.0)
+    assert msa.interval[0] < -10.0 and msa.interval[1] > 2.0  # the hull of both seeds
+    assert report.change_verdict(changes) == "partly"
+    one_seed = report.kind_changes({vit: batches[vit][:1], resnet: [[conv] * 3]}, [vit, resnet],
+                                   "variance")  # fmt: skip
+    assert report.change_verdict(one_seed) == "reproduced"
+    assert "(seeds -10 %, +2 %)" in report.change_text(msa, report.VARIANCE)
 
 
 def test_normalized_band_drops() -> None:
@@ -215,9 +239,9 @@ def test_the_chapter_trains_on_its_own_data(monkeypatch, tmp_path) -> None:
     assert shared.frequency_profile() is shared  # smoke: the shared models
     calls = []
 
-    def recording(family, *, profile, image_size):
+    def recording(family, *, profile, image_size, seed=0):
         calls.append((family, profile))
-        return trained_model(family, profile=profile, image_size=image_size)
+        return trained_model(family, profile=profile, image_size=image_size, seed=seed)
 
     monkeypatch.setattr(ch, "trained_model", recording)
     runs = ch.trained_runs(own, families=("resnet",))
@@ -288,12 +312,31 @@ def test_the_papers_figures_sit_beside_ours() -> None:
     assert len(raw.axes) == 1 and list(raw.axes[0].get_lines()[0].get_ydata()) == [8.0, 40.0]
 
 
+def test_feature_batches_use_a_model_per_seed(monkeypatch, tmp_path) -> None:
+    profile = get_profile("smoke", n_test=32, seeds=(0, 1))
+    calls = []
+
+    def fake_trained_model(family, *, profile, image_size, seed=0):
+        calls.append((family, seed))
+        torch.manual_seed(seed)  # a different model per seed
+        name = profile.models[family]
+        model = create_model(name, image_size=image_size).eval()
+        return TrainedModel(name, model, History(), tmp_path, 10, image_size)
+
+    monkeypatch.setattr(ch, "trained_model", fake_trained_model)
+    batches = ch.feature_batches(profile).models
+    assert sorted(calls) == sorted((f, s) for f in report.FILTER_FAMILIES for s in (0, 1))
+    assert [len(per_seed) for per_seed in batches.values()] == [2, 2]
+    first, second = (batches["vit_tiny"][s][0].variance.values for s in (0, 1))
+    assert not torch.equal(first, second)
+
+
 def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
     """The three steps run end to end on the synthetic data and come back from the cache."""
     profile = get_profile("smoke", n_test=32, analysis_test_images=24)
     calls = []
 
-    def fake_trained_model(family, *, profile, image_size):
+    def fake_trained_model(family, *, profile, image_size, seed=0):
         calls.append(family)
         name = profile.models[family]
         folder = tmp_path / name
@@ -323,9 +366,10 @@ def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
         again["vit_tiny"].fourier.high_frequency, analyses["vit_tiny"].fourier.high_frequency
     )
     assert set(batches) == {profile.models[f] for f in report.FILTER_FAMILIES}
-    assert len(batches["vit_tiny"]) == 1  # 32 test images, batches of 64: the test set is one
-    torch.testing.assert_close(  # the first batch is feature_analysis's
-        batches["vit_tiny"][0].variance.values, analyses["vit_tiny"].variance.values
+    assert len(batches["vit_tiny"]) == len(profile.seeds) == 1
+    assert len(batches["vit_tiny"][0]) == 1  # 32 test images, batches of 64: the test set is one
+    torch.testing.assert_close(  # seed 0's first batch is feature_analysis's
+        batches["vit_tiny"][0][0].variance.values, analyses["vit_tiny"].variance.values
     )
     rows = report.paper_comparison(batches, noise.models, profile, ch.PAPER, noise.chance)
     assert len(rows) == 3

@@ -9,8 +9,8 @@ of chapters 01, 02 and 04. Every analysis uses those models *and* that profile's
 
 - :func:`feature_analysis` — one test batch through every model, one hooked forward pass each:
   the Δ log amplitude of every feature map (C5, paper Fig. 2a and 8) and its variance (C7, Fig. 9).
-  :func:`feature_batches` repeats it for the paper's two models on every full test batch, for
-  the intervals behind the C5 and C7 verdicts.
+  :func:`feature_batches` repeats it for the paper's two models, trained with every seed of
+  ``profile.seeds``, on every full test batch: the intervals behind the C5 and C7 verdicts.
 - :func:`noise_robustness` — accuracy under band-limited noise for every band and magnitude of
   the profile (C6, Fig. 2b), on ``frequency.noise_images`` test images (None: the test set).
 - :func:`cue_reliance` — accuracy on the synthetic cue-removal test sets: which cue (the
@@ -102,14 +102,17 @@ PAPER = {
 
 
 def trained_runs(
-    profile: Profile | str | None = None, families: tuple[str, ...] = FAMILIES
+    profile: Profile | str | None = None, families: tuple[str, ...] = FAMILIES, seed: int = 0
 ) -> dict[str, TrainedModel]:
     """The chapter's trained models by family: the :meth:`~Profile.frequency_profile`'s, at
-    ``frequency.image_size`` (:func:`~course_lib.experiments.trained_model` keeps them in
-    memory and on disk)."""
+    ``frequency.image_size``, trained with ``seed`` (:func:`~course_lib.experiments.trained_model`
+    keeps them in memory and on disk)."""
     prof = as_profile(profile)
     freq, size = prof.frequency_profile(), prof.frequency.image_size
-    return {family: trained_model(family, profile=freq, image_size=size) for family in families}
+    return {
+        family: trained_model(family, profile=freq, image_size=size, seed=seed)
+        for family in families
+    }
 
 
 def evaluation_count(profile: Profile) -> int:
@@ -146,13 +149,15 @@ def feature_analysis(profile: Profile) -> PerModel[FeatureAnalysis]:
 
 @precompute_step
 @cached_step
-def feature_batches(profile: Profile) -> PerModel[list[FeatureAnalysis]]:
+def feature_batches(profile: Profile) -> PerModel[list[list[FeatureAnalysis]]]:
     """:func:`feature_analysis` of the models of
-    :data:`~course_lib.report.frequency.FILTER_FAMILIES` on every full batch of
-    ``train.batch_size`` test images (the first is :func:`feature_analysis`'s batch): the C5
-    and C7 verdicts count a sign only beyond its interval over these batches. Cheap: a forward
-    pass per batch."""
-    runs = trained_runs(profile, FILTER_FAMILIES)
+    :data:`~course_lib.report.frequency.FILTER_FAMILIES`, trained with every seed of
+    ``profile.seeds``, on every full batch of ``train.batch_size`` test images:
+    ``models[name][s][i]`` is batch ``i`` through the model of the ``s``-th seed (seed 0, batch
+    0: :func:`feature_analysis`'s). The C5 and C7 verdicts count a sign only where it holds
+    beyond its interval over the batches at every seed. Costs the extra seeds' training; the
+    analyses are a forward pass per batch."""
+    runs = [trained_runs(profile, FILTER_FAMILIES, seed) for seed in profile.seeds]
     start = time.perf_counter()
     images, size = evaluation_set(profile)[0], profile.train.batch_size
     # full batches only; a test set smaller than one batch is one batch, as in feature_analysis
@@ -160,9 +165,10 @@ def feature_batches(profile: Profile) -> PerModel[list[FeatureAnalysis]]:
         images[:size]
     ]
     result = {
-        run.name: [analyse_feature_maps(run.model, chunk) for chunk in chunks]
-        for run in runs.values()
-    }
+        run.name: [[analyse_feature_maps(seed_runs[f].model, c) for c in chunks]
+                   for seed_runs in runs]
+        for f, run in runs[0].items()
+    }  # fmt: skip
     return PerModel(result, time.perf_counter() - start, images=size)
 
 

@@ -8,9 +8,10 @@ The tests, declared before the run:
 - C5 and C7 (:func:`~course_lib.report.verdicts.filter_verdict`): the mean change per block kind
   (:func:`kind_means`) over the same-resolution blocks of the paper's two models, the ResNet
   (Conv blocks) and the ViT (MSA and MLP sub-blocks); downsampling blocks are left out (their
-  shortcut restarts the residual stream on a coarser grid). The paper reads one test batch; we
-  read every full batch of the chapter's test images (:func:`kind_changes`) and count a kind's
-  sign only where its 95 % interval over the batches lies on the paper's side of zero.
+  shortcut restarts the residual stream on a coarser grid). The paper reads one test batch of
+  one model; we read every full batch of the chapter's test images with the models of every
+  training seed of the profile (:func:`kind_changes`), and count a kind's sign only where, at
+  every seed, its 95 % interval over the batches lies on the paper's side of zero.
 - C6 (:func:`c6_verdict`, i.e. :func:`~course_lib.report.verdicts.robustness_verdict`): each
   family's accuracy drop, normalised by (clean − chance) (:func:`normalized_band_drops`),
   averaged over the *low* bands (centres below ½π) and over the *high* bands (centres above ½π;
@@ -123,35 +124,60 @@ def kind_means(
 
 @dataclass(frozen=True)
 class KindChange:
-    """One block kind's mean change over the test batches, with its 95 % Student-t interval
-    over them (None with a single batch)."""
+    """One block kind's change: its mean over seeds and test batches, the hull of its 95 %
+    Student-t intervals over the batches at each seed (None with a single batch), and its mean
+    at each seed."""
 
     mean: float
     interval: tuple[float, float] | None
     batches: int
+    seed_means: tuple[float, ...] = ()
 
 
 def kind_changes(
-    batches: Mapping[str, Sequence[FeatureAnalysis]], models: Sequence[str], statistic: str
+    batches: Mapping[str, Sequence[Sequence[FeatureAnalysis]]],
+    models: Sequence[str],
+    statistic: str,
 ) -> dict[str, KindChange]:
     """:func:`kind_means` of ``statistic`` (``"fourier"`` or ``"variance"``, a field of
     :class:`~course_lib.analysis.depth_profiles.BlockChanges`) on every test batch, pooled over
-    ``models``, then per kind the mean over batches and its 95 % interval. ``batches[model][i]``
-    is the model's analysis of test batch ``i`` (the same images for every model)."""
+    ``models``, then per kind the mean and the hull of the per-seed 95 % intervals: the hull
+    lies on one side of zero only if every seed's interval does. ``batches[model][s][i]`` is
+    the analysis of test batch ``i`` (the same images for every model and seed) by the model
+    trained with the ``s``-th seed."""
+    seeds = min(len(batches[m]) for m in models)
+    per_seed = [_batch_means({m: batches[m][s] for m in models}, models, statistic)
+                for s in range(seeds)]  # fmt: skip
+    result = {}
+    for kind in per_seed[0]:
+        stats_ = [_mean_interval(values[kind]) for values in per_seed]
+        means = tuple(m for m, _ in stats_)
+        intervals = [i for _, i in stats_ if i is not None]
+        hull = (min(i[0] for i in intervals), max(i[1] for i in intervals)) if intervals else None
+        n = len(per_seed[0][kind])
+        result[kind] = KindChange(float(np.mean(means)), hull, n, means)
+    return result
+
+
+def _batch_means(
+    batches: Mapping[str, Sequence[FeatureAnalysis]], models: Sequence[str], statistic: str
+) -> dict[str, np.ndarray]:
+    """Per kind, its :func:`kind_means` on each test batch (one seed)."""
     n = min(len(batches[m]) for m in models)
     per_batch = [
         kind_means(getattr(block_changes({m: batches[m][i] for m in models}), statistic), models)
         for i in range(n)
     ]
-    result = {}
-    for kind in per_batch[0]:
-        values = np.array([b[kind] for b in per_batch])
-        mean, interval = float(values.mean()), None
-        if n >= 2:
-            half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
-            interval = (mean - half, mean + half)
-        result[kind] = KindChange(mean, interval, n)
-    return result
+    return {kind: np.array([b[kind] for b in per_batch]) for kind in per_batch[0]}
+
+
+def _mean_interval(values: np.ndarray) -> tuple[float, tuple[float, float] | None]:
+    """The mean of ``values`` and its 95 % Student-t interval (None for a single value)."""
+    mean, n = float(values.mean()), len(values)
+    if n < 2:
+        return mean, None
+    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    return mean, (mean - half, mean + half)
 
 
 def change_verdict(changes: Mapping[str, KindChange]) -> str:
@@ -186,7 +212,7 @@ def verdict_summary(rows: Sequence[Comparison]) -> str:
 
 
 def paper_comparison(
-    batches: Mapping[str, Sequence[FeatureAnalysis]],
+    batches: Mapping[str, Sequence[Sequence[FeatureAnalysis]]],
     sweeps: Mapping[str, NoiseSweep],
     profile: Profile,
     paper: Mapping[str, str],
@@ -194,17 +220,20 @@ def paper_comparison(
 ) -> list[Comparison]:
     """The rows of the "paper vs. this run" box, verdicts from the tests of the module docstring.
 
-    ``batches[model]`` holds the model's feature analysis of every test batch (C5, C7);
+    ``batches[model][s]`` holds the feature analyses of every test batch by the model of the
+    ``s``-th training seed (C5, C7);
     ``paper`` holds the paper's side of each row (keys ``"C5"``, ``"C6"``, ``"C7"``);
     ``chance`` is the chance accuracy (%) of the noise test. The C6 row needs the ResNet's and
     the ViT's sweeps and is left out without them.
     """
     pooled = [profile.models[f] for f in FILTER_FAMILIES]
     fourier, variance = (kind_changes(batches, pooled, s) for s in ("fourier", "variance"))
-    n = next(iter(fourier.values())).batches
+    first = next(iter(fourier.values()))
+    n, seeds = first.batches, len(first.seed_means)
     where = (
-        f"mean [95 % interval] over {n} test batch{'es' if n > 1 else ''}; same-resolution "
-        f"blocks of {' and '.join(pooled)}"
+        f"mean [95 % interval] over {n} test batch{'es' if n > 1 else ''}"
+        + (f", hull over {seeds} training seeds" if seeds > 1 else "")
+        + f"; same-resolution blocks of {' and '.join(pooled)}"
     )
     rows = [
         Comparison(
@@ -265,11 +294,14 @@ def _epochs(n: int) -> str:
 
 
 def change_text(change: KindChange, style: tuple[str, str] = FOURIER) -> str:
-    """``"-0.12 [-0.2, -0.04]"``: a kind's mean change and, if it has one, its interval."""
+    """``"-0.12 [-0.2, -0.04]"``: a kind's mean change and, if it has one, its interval; with
+    several seeds, each seed's mean too (``"…; seeds -0.1, -0.14"``)."""
     text = format_change(change.mean, style)
     if change.interval is not None:
         low, high = (format_change(v, style) for v in change.interval)
         text += f" [{low}, {high}]"
+    if len(change.seed_means) > 1:
+        text += f" (seeds {', '.join(format_change(m, style) for m in change.seed_means)})"
     return text
 
 

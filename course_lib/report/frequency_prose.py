@@ -58,17 +58,18 @@ _CATEGORIES = {  # a block category (BlockChange.category) in words
 def feature_glue(
     profile: Profile,
     analyses: Mapping[str, FeatureAnalysis],
-    batches: Mapping[str, Sequence[FeatureAnalysis]] | None = None,
+    batches: Mapping[str, Sequence[Sequence[FeatureAnalysis]]] | None = None,
 ) -> dict[str, str]:
     """C5 and C7 in words, for ``myst_nb.glue``: the ViT's grid (``grid``, ``points``), what each
     kind of block does per model on the paper's one test batch ``analyses`` (``c5_blocks``,
     ``tilt_blocks``, ``c7_blocks``) and what the verdict rests on (``c5_reading``,
-    ``c7_reading``), from every test batch of ``batches`` (None: ``analyses`` alone)."""
+    ``c7_reading``), from every seed and test batch of ``batches`` (None: ``analyses``
+    alone)."""
     names = {f: n for f, n in profile.models.items() if n in analyses}
     changes = block_changes({n: analyses[n] for n in names.values()})
     vit = analyses[profile.models["vit"]].fourier
     pooled = [profile.models[f] for f in FILTER_FAMILIES]
-    batches = batches or {n: [analyses[n]] for n in pooled}
+    batches = batches or {n: [[analyses[n]]] for n in pooled}
     return {
         "grid": f"{vit.sizes[-1]}×{vit.sizes[-1]}",
         "points": str(len(vit.delta[-1])),
@@ -133,7 +134,8 @@ def filter_reading(changes: Mapping[str, KindChange], style: tuple[str, str] = F
     if unclear:
         clauses.append(
             f"{_listed(unclear, changes, style)} {'has' if len(unclear) == 1 else 'have'} it "
-            "only on average: the interval over the test batches reaches zero"
+            "only on average: at some seed its interval over the test batches reaches or "
+            "crosses zero"
         )
     text = f"The MSA blocks' mean change ({msa}) is below the Conv blocks' ({conv})"
     text += (
