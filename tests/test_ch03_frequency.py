@@ -130,8 +130,8 @@ def _pair(profile, sign: float = 1.0) -> dict[str, dp.FeatureAnalysis]:
 def test_paper_comparison_verdicts_follow_the_numbers(sign: float) -> None:
     profile = get_profile("smoke")
     sweeps = {
-        profile.models["resnet"]: sweep(1.0, 10.0 if sign > 0 else 1.0),
-        profile.models["vit"]: sweep(8.0, 2.0 if sign > 0 else 9.0),
+        profile.models["resnet"]: [sweep(1.0, 10.0 if sign > 0 else 1.0)],
+        profile.models["vit"]: [sweep(8.0, 2.0 if sign > 0 else 9.0)],
     }
     batches = {name: [[a]] for name, a in _pair(profile, sign).items()}
     rows = report.paper_comparison(batches, sweeps, profile, ch.PAPER, chance=10.0)
@@ -217,16 +217,18 @@ def test_normalized_band_drops() -> None:
     at_chance = report.normalized_band_drops(sweep(1.0, 2.0, clean=10.0), chance=10.0)
     assert math.isnan(at_chance.low) and math.isnan(at_chance.high)
     # a model at chance cannot be tested: not reproduced, whatever the other model does
-    assert report.c6_verdict(at_chance, drops) == "not reproduced"
-    assert report.c6_verdict(drops, report.normalized_band_drops(sweep(8, 4), 10)) == "reproduced"
-    assert report.c6_verdict(drops, drops) == "partly"  # the ViT's loss high-frequency too
+    assert report.c6_verdict([at_chance], [drops]) == "not reproduced"
+    vit = report.normalized_band_drops(sweep(8, 4), 10)
+    assert report.c6_verdict([drops], [vit]) == "reproduced"
+    assert report.c6_verdict([drops], [drops]) == "partly"  # the ViT's loss high-frequency too
+    assert report.c6_verdict([drops, drops], [vit, drops]) == "partly"  # not at every seed
 
 
 def test_the_papers_own_drops_pass_the_declared_c6_test() -> None:
     resnet, vit = (split_drops(curve.x, curve.values) for curve in ch.PAPER_FIG2B)
     assert [curve.family for curve in ch.PAPER_FIG2B] == ["resnet", "vit"]
-    assert report.c6_verdict(resnet, vit) == "reproduced"
-    assert report.c6_verdict(vit, resnet) == "not reproduced"  # swapped
+    assert report.c6_verdict([resnet], [vit]) == "reproduced"
+    assert report.c6_verdict([vit], [resnet]) == "not reproduced"  # swapped
 
 
 def test_the_chapter_trains_on_its_own_data(monkeypatch, tmp_path) -> None:
@@ -329,6 +331,10 @@ def test_feature_batches_use_a_model_per_seed(monkeypatch, tmp_path) -> None:
     assert [len(per_seed) for per_seed in batches.values()] == [2, 2]
     first, second = (batches["vit_tiny"][s][0].variance.values for s in (0, 1))
     assert not torch.equal(first, second)
+    others = ch.seed_noise(profile).models  # C6: the second seed, at the verdict's magnitude
+    assert {n: len(v) for n, v in others.items()} == {"resnet_tiny": 1, "vit_tiny": 1}
+    assert others["vit_tiny"][0].magnitudes.tolist() == [report.main_magnitude(profile)]
+    assert [len(v) for v in ch.noise_by_seed(profile).values()] == [2, 2]
 
 
 def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
@@ -356,9 +362,10 @@ def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
     assert noise.chance == cues.chance == 10.0
     assert set(cues.models["resnet_tiny"]) == set(CUES)
     batches = ch.feature_batches(profile).models
+    assert set(map(len, ch.seed_noise(profile).models.values())) == {0}  # smoke: one seed
     computed = len(calls)  # models are loaded only to compute a step
     seconds = ch.step_seconds(profile)
-    assert set(seconds) == {"features", "batches", "noise", "cues"}
+    assert set(seconds) == {"features", "batches", "noise", "seed noise", "cues"}
     assert all(s >= 0 for s in seconds.values())
     again = ch.feature_analysis(profile).models  # from the cache
     assert isinstance(again["vit_tiny"], dp.FeatureAnalysis)
@@ -371,7 +378,10 @@ def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
     torch.testing.assert_close(  # seed 0's first batch is feature_analysis's
         batches["vit_tiny"][0][0].variance.values, analyses["vit_tiny"].variance.values
     )
-    rows = report.paper_comparison(batches, noise.models, profile, ch.PAPER, noise.chance)
+    sweeps = ch.noise_by_seed(profile)
+    assert {n: len(v) for n, v in sweeps.items()} == dict.fromkeys(noise.models, 1)  # one seed
+    torch.testing.assert_close(sweeps["vit_tiny"][0].drop, noise.models["vit_tiny"].drop)
+    rows = report.paper_comparison(batches, sweeps, profile, ch.PAPER, noise.chance)
     assert len(rows) == 3
     assert ch.comparisons(profile) == rows  # the same box, from the cached steps
     assert len(calls) == computed  # no model loaded again

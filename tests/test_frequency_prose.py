@@ -71,13 +71,21 @@ def test_noise_sentence_says_where_the_loss_is(low: float, high: float, word: st
     [
         ((0.1, 0.5), (0.5, 0.1), "reproduced", "both halves of the contrast hold"),
         ((0.1, 0.5), (0.1, 0.5), "partly", "unlike the paper's ViT"),
-        ((0.5, 0.1), (0.1, 0.5), "not reproduced", "both halves are reversed"),
+        ((0.5, 0.1), (0.1, 0.5), "not reproduced", "neither half holds"),
         ((float("nan"),) * 2, (0.5, 0.1), "not reproduced", "no loss to normalise"),
     ],
 )
 def test_c6_reading_explains_the_verdict(resnet, vit, verdict, words) -> None:
-    text = prose.c6_reading(BandDrops(1.0, *resnet), BandDrops(1.0, *vit))
+    text = prose.c6_reading([BandDrops(1.0, *resnet)], [BandDrops(1.0, *vit)])
     assert words in text and text.endswith(f'verdict "{verdict}".')
+
+
+def test_c6_reading_counts_the_seeds() -> None:
+    holds, fails = BandDrops(1.0, 0.1, 0.5), BandDrops(1.0, 0.5, 0.1)
+    text = prose.c6_reading([holds, holds], [fails, holds])
+    assert "the ResNet loses more above ½π than below at every seed, as in the paper" in text
+    assert "the ViT loses no more above ½π than below at 1 of 2 seeds only" in text
+    assert text.endswith('verdict "partly".')
 
 
 @pytest.mark.parametrize(
@@ -111,12 +119,15 @@ def test_read_cues_lists_the_cues_above_chance() -> None:
 
 def test_noise_glue_words_and_the_cross_comparison() -> None:
     profile = get_profile("smoke")
-    sweeps = {profile.models["resnet"]: sweep(8.0, 40.0), profile.models["vit"]: sweep(8.0, 4.0)}
+    sweeps = {
+        profile.models["resnet"]: [sweep(8.0, 40.0)],
+        profile.models["vit"]: [sweep(8.0, 4.0)],
+    }
     out = prose.noise_glue(profile, sweeps, chance=10.0)
     assert out["c6_cross"].startswith("The ResNet's normalised loss above ½π (0.50) is larger")
     assert out["c6_reading"].endswith('verdict "reproduced".')
     assert "30 % for the ResNet; 8 % for the ViT" in out["c6_magnitudes"]  # (8+40)/2 of 80
-    sweeps[profile.models["resnet"]] = sweep(8.0, 40.0, clean=10.0)  # at chance
+    sweeps[profile.models["resnet"]] = [sweep(8.0, 40.0, clean=10.0)]  # at chance
     assert prose.noise_glue(profile, sweeps, chance=10.0)["c6_cross"] == ""
 
 
@@ -136,7 +147,7 @@ def test_every_glued_value_of_the_chapter_is_generated() -> None:
     local = analysis(["embed", "msa", "mlp"], [8, 8, 8], [-1.0, -1.1, -1.0], [1.0, 0.9, 1.0])
     names = {f: profile.models[f] for f in ch.FAMILIES}
     analyses = {names["vit"]: vit, names["resnet"]: resnet, names["local_vit"]: local}
-    sweeps = {names[f]: sweep(8.0, 4.0) for f in ch.NOISE_FAMILIES}
+    sweeps = {names[f]: [sweep(8.0, 4.0)] for f in ch.NOISE_FAMILIES}
     cues = {n: {"both": 90.0, "low": 80.0, "high": 20.0, "none": 10.0} for n in names.values()}
     produced = (
         prose.feature_glue(profile, analyses)

@@ -12,7 +12,8 @@ of chapters 01, 02 and 04. Every analysis uses those models *and* that profile's
   :func:`feature_batches` repeats it for the paper's two models, trained with every seed of
   ``profile.seeds``, on every full test batch: the intervals behind the C5 and C7 verdicts.
 - :func:`noise_robustness` — accuracy under band-limited noise for every band and magnitude of
-  the profile (C6, Fig. 2b), on ``frequency.noise_images`` test images (None: the test set).
+  the profile (C6, Fig. 2b), on ``frequency.noise_images`` test images (None: the test set);
+  :func:`seed_noise` repeats the verdict's magnitude for the models of the other seeds.
 - :func:`cue_reliance` — accuracy on the synthetic cue-removal test sets: which cue (the
   low-frequency layout, "shape", or the high-frequency texture) each model uses, the reason
   behind C6 (Geirhos et al. 2019's shape vs. texture bias, measured).
@@ -43,7 +44,7 @@ from course_lib.data import DatasetInfo
 from course_lib.experiments import TrainedModel, trained_model
 from course_lib.plots.frequency_chapter import PaperCurve
 from course_lib.report import Comparison
-from course_lib.report.frequency import FILTER_FAMILIES, paper_comparison
+from course_lib.report.frequency import FILTER_FAMILIES, main_magnitude, paper_comparison
 from course_lib.samples import cue_accuracies, evaluation_images
 from course_lib.steps import PerModel, cached_step
 
@@ -192,6 +193,33 @@ def noise_robustness(profile: Profile) -> PerModel[NoiseSweep]:
 
 @precompute_step
 @cached_step
+def seed_noise(profile: Profile) -> PerModel[list[NoiseSweep]]:
+    """C6 for the other seeds of ``profile.seeds``: the models of :data:`NOISE_FAMILIES`
+    trained with each seed after the first, swept as in :func:`noise_robustness` but at the
+    magnitude the verdict reads only (:func:`~course_lib.report.frequency.main_magnitude`)."""
+    runs = [trained_runs(profile, NOISE_FAMILIES, seed) for seed in profile.seeds[1:]]
+    start = time.perf_counter()
+    images, labels, info = evaluation_set(profile)
+    batches = list(tensor_batches(images, labels, EVAL_BATCH))
+    bands, magnitude = profile.frequency.noise_centers, main_magnitude(profile)
+    sweeps = {
+        profile.models[f]: [noise_sweep(seed_runs[f].model, batches, bands, [magnitude])
+                            for seed_runs in runs]
+        for f in NOISE_FAMILIES
+    }  # fmt: skip
+    return PerModel(sweeps, time.perf_counter() - start, 100 / info.num_classes, len(labels))
+
+
+def noise_by_seed(profile: Profile | str | None = None) -> dict[str, list[NoiseSweep]]:
+    """Every seed's noise sweep per model of :data:`NOISE_FAMILIES`, seed 0 first (its full
+    sweep, :func:`noise_robustness`), then :func:`seed_noise`'s: what C6's verdict reads."""
+    prof = as_profile(profile)
+    first, others = noise_robustness(prof).models, seed_noise(prof).models
+    return {name: [sweep, *others.get(name, [])] for name, sweep in first.items()}
+
+
+@precompute_step
+@cached_step
 def cue_reliance(profile: Profile) -> PerModel[dict[str, float]]:
     """Accuracy (%) of every model on each cue-removal test set: ``{model: {cues: accuracy}}``.
 
@@ -219,6 +247,7 @@ def step_seconds(profile: Profile | str | None = None) -> dict[str, float]:
         "features": feature_analysis(prof).seconds,
         "batches": feature_batches(prof).seconds,
         "noise": noise_robustness(prof).seconds,
+        "seed noise": seed_noise(prof).seconds,
         "cues": cue_reliance(prof).seconds,
     }
 
@@ -228,8 +257,8 @@ def comparisons(profile: Profile | str | None = None) -> list[Comparison]:
 
     Used by the chapter and by the closing summary of chapter 04:
     :func:`~course_lib.report.frequency.paper_comparison` of :func:`feature_batches` and
-    :func:`noise_robustness` (cached, so fast once they have run).
+    :func:`noise_by_seed` (cached, so fast once they have run).
     """
     prof = as_profile(profile)
-    noise = noise_robustness(prof)
-    return paper_comparison(feature_batches(prof).models, noise.models, prof, PAPER, noise.chance)
+    chance = noise_robustness(prof).chance
+    return paper_comparison(feature_batches(prof).models, noise_by_seed(prof), prof, PAPER, chance)

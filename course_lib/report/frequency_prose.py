@@ -35,8 +35,8 @@ from course_lib.report.frequency import (
     format_change,
     kind_changes,
     main_magnitude,
-    normalized_band_drops,
     percent,
+    seed_drops,
 )
 from course_lib.report.prose import compare, ratio, sign_word, versus_chance
 from course_lib.report.verdicts import (
@@ -158,11 +158,14 @@ def _listed(kinds: Sequence[str], changes: Mapping[str, KindChange], style: tupl
     return " and ".join(f"{KIND_LABELS[k]} ({change_text(changes[k], style)})" for k in kinds)
 
 
-def noise_glue(profile: Profile, sweeps: Mapping[str, NoiseSweep], chance: float) -> dict[str, str]:
+def noise_glue(
+    profile: Profile, sweeps: Mapping[str, Sequence[NoiseSweep]], chance: float
+) -> dict[str, str]:
     """C6 in words: the swept magnitudes, each family's normalised loss below and above ½π at
     :func:`main_magnitude` (``c6_<family>``), the ResNet against the ViT above ½π
     (``c6_cross``), the verdict's reading (``c6_reading``) and every magnitude's mean loss over
-    all bands (``c6_magnitudes``)."""
+    all bands (``c6_magnitudes``). ``sweeps[model][s]`` is the sweep of the ``s``-th training
+    seed's model; the sentences read seed 0 (every magnitude), the reading every seed."""
     magnitude = main_magnitude(profile)
     out = {
         "magnitude": f"{magnitude:g}",
@@ -172,9 +175,9 @@ def noise_glue(profile: Profile, sweeps: Mapping[str, NoiseSweep], chance: float
     drops, lines = {}, []
     for family, name in profile.models.items():
         if name in sweeps:
-            sweep = sweeps[name]
-            drops[family] = d = normalized_band_drops(sweep, chance, magnitude)
-            out[f"c6_{family}"] = noise_sentence(family, sweep.clean_accuracy, d)
+            sweep = sweeps[name][0]
+            drops[family] = seed_drops(sweeps, name, chance, magnitude)
+            out[f"c6_{family}"] = noise_sentence(family, sweep.clean_accuracy, drops[family][0])
             shares = ", ".join(percent(s) for s in _mean_shares(sweep, chance))
             lines.append(f"{shares} for the {family_label(family)}")
     out["c6_magnitudes"] = (
@@ -182,7 +185,7 @@ def noise_glue(profile: Profile, sweeps: Mapping[str, NoiseSweep], chance: float
         f"{out['magnitudes']} is " + "; ".join(lines) + "."
     )
     if {"resnet", "vit"} <= drops.keys():
-        res, vit = drops["resnet"], drops["vit"]
+        res, vit = drops["resnet"][0], drops["vit"][0]
         cross = compare(
             "normalised loss above ½π",
             ("the ResNet", res.high),
@@ -191,7 +194,7 @@ def noise_glue(profile: Profile, sweeps: Mapping[str, NoiseSweep], chance: float
             fmt=".2f",
         )
         out["c6_cross"] = "" if math.isnan(res.high - vit.high) else _sentence(cross)
-        out["c6_reading"] = c6_reading(res, vit)
+        out["c6_reading"] = c6_reading(drops["resnet"], drops["vit"])
     return out
 
 
@@ -215,31 +218,40 @@ def noise_sentence(family: str, clean: float, drops: BandDrops) -> str:
     )
 
 
-def c6_reading(resnet: BandDrops, vit: BandDrops) -> str:
-    """Which half of the C6 contrast holds, and the verdict
-    (:func:`~course_lib.report.frequency.c6_verdict`)."""
+def c6_reading(resnet: Sequence[BandDrops], vit: Sequence[BandDrops]) -> str:
+    """Which half of the C6 contrast holds, at how many training seeds (one drop per seed), and
+    the verdict (:func:`~course_lib.report.frequency.c6_verdict`)."""
     verdict = c6_verdict(resnet, vit)
-    if math.isnan(resnet.high + resnet.low + vit.high + vit.low):
+    magnitude = resnet[0].magnitude
+    if any(math.isnan(d.high + d.low) for d in (*resnet, *vit)):
         return (
-            f"At RMS {resnet.magnitude:g}, a model at or below chance on the clean images has "
+            f"At RMS {magnitude:g}, a model at or below chance on the clean images has "
             f'no loss to normalise: verdict "{verdict}".'
         )
-    res = (
-        "the ResNet loses more above ½π than below, as in the paper"
-        if resnet.high > resnet.low
-        else "the ResNet loses no more above ½π than below, unlike the paper's ResNet"
-    )
-    vit_ = (
-        "the ViT loses no more above ½π than below, as in the paper"
-        if vit.high <= vit.low
-        else "the ViT loses more above ½π than below, unlike the paper's ViT"
-    )
+    res = _half(
+        "the ResNet", sum(d.high > d.low for d in resnet), len(resnet),
+        "loses more above ½π than below", "loses no more above ½π than below",
+    )  # fmt: skip
+    vit_ = _half(
+        "the ViT", sum(d.high <= d.low for d in vit), len(vit),
+        "loses no more above ½π than below", "loses more above ½π than below",
+    )  # fmt: skip
     why = {
         REPRODUCED: "both halves of the contrast hold",
         PARTLY: "one half of the contrast holds",
-        NOT: "both halves are reversed",
+        NOT: "neither half holds",
     }[verdict]
-    return f'At RMS {resnet.magnitude:g}, {res}, and {vit_}: {why}, verdict "{verdict}".'
+    return f'At RMS {magnitude:g}, {res}, and {vit_}: {why}, verdict "{verdict}".'
+
+
+def _half(model: str, agree: int, seeds: int, as_paper: str, unlike: str) -> str:
+    """One half of C6 in words: ``model`` behaves ``as_paper`` at ``agree`` of ``seeds``."""
+    every = " at every seed" if seeds > 1 else ""
+    if agree == seeds:
+        return f"{model} {as_paper}{every}, as in the paper"
+    if agree == 0:
+        return f"{model} {unlike}{every}, unlike the paper's {model.removeprefix('the ')}"
+    return f"{model} {as_paper} at {agree} of {seeds} seeds only"
 
 
 def cue_glue(

@@ -120,13 +120,15 @@ def normalized_drop(clean: float, noisy: float, chance: float) -> float:
     return (clean - noisy) / (clean - chance)
 
 
-def robustness_verdict(resnet: tuple[float, float], vit: tuple[float, float]) -> str:
-    """C6: each family's (low-band, high-band) normalised drop.
+def robustness_verdict(
+    resnet: Sequence[tuple[float, float]], vit: Sequence[tuple[float, float]]
+) -> str:
+    """C6: each family's (low-band, high-band) normalised drop, one pair per training seed.
 
-    The ResNet's drop is high-frequency-specific (high > low) and the ViT's is not (high ≤ low):
-    both → reproduced; one → partly; neither → not reproduced.
+    The ResNet's drop is high-frequency-specific (high > low) and the ViT's is not (high ≤ low),
+    each at every seed: both → reproduced; one → partly; neither → not reproduced.
     """
-    checks = [resnet[1] > resnet[0], vit[1] <= vit[0]]
+    checks = [all(high > low for low, high in resnet), all(high <= low for low, high in vit)]
     return REPRODUCED if all(checks) else PARTLY if any(checks) else NOT
 
 
