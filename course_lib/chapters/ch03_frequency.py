@@ -31,7 +31,9 @@ analyses 32×32 models (a patch-4 ViT gives an 8×8 token grid: five points on t
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Sequence
 
 from torch import Tensor
 
@@ -173,22 +175,37 @@ def feature_batches(profile: Profile) -> PerModel[list[list[FeatureAnalysis]]]:
     return PerModel(result, time.perf_counter() - start, images=size)
 
 
+def _noise_sweeps(
+    profile: Profile, seeds: Sequence[int], magnitudes: Sequence[float]
+) -> PerModel[list[NoiseSweep]]:
+    """Accuracy under band-limited noise at every band of the profile and each of
+    ``magnitudes``, on the :func:`evaluation_set`, for the models of :data:`NOISE_FAMILIES`
+    trained with each of ``seeds``: ``models[name][s]`` is the sweep of the ``s``-th seed."""
+    runs = [trained_runs(profile, NOISE_FAMILIES, seed) for seed in seeds]
+    start = time.perf_counter()
+    images, labels, info = evaluation_set(profile)
+    batches = list(tensor_batches(images, labels, EVAL_BATCH))
+    centers = profile.frequency.noise_centers
+    sweeps = {
+        profile.models[f]: [noise_sweep(seed_runs[f].model, batches, centers, magnitudes)
+                            for seed_runs in runs]
+        for f in NOISE_FAMILIES
+    }  # fmt: skip
+    return PerModel(sweeps, time.perf_counter() - start, 100 / info.num_classes, len(labels))
+
+
 @precompute_step
 @cached_step
 def noise_robustness(profile: Profile) -> PerModel[NoiseSweep]:
     """C6: accuracy under band-limited noise, every profile band × magnitude (paper Fig. 2b).
 
-    Models of :data:`NOISE_FAMILIES`, the :func:`evaluation_set`, band width 0.1π, RMS magnitudes
-    in normalised pixel units (the data are standardised per channel, so 1.0 is noise as strong
-    as the images' own per-pixel spread). The same white noise draw is filtered into every band.
+    Models of :data:`NOISE_FAMILIES` (seed 0), the :func:`evaluation_set`, band width 0.1π, RMS
+    magnitudes in normalised pixel units (the data are standardised per channel, so 1.0 is noise
+    as strong as the images' own per-pixel spread). The same white noise draw is filtered into
+    every band.
     """
-    runs = trained_runs(profile, NOISE_FAMILIES)
-    start = time.perf_counter()
-    images, labels, info = evaluation_set(profile)
-    bands = profile.frequency.noise_centers, profile.frequency.noise_magnitudes
-    batches = list(tensor_batches(images, labels, EVAL_BATCH))
-    sweeps = {run.name: noise_sweep(run.model, batches, *bands) for run in runs.values()}
-    return PerModel(sweeps, time.perf_counter() - start, 100 / info.num_classes, len(labels))
+    result = _noise_sweeps(profile, (0,), profile.frequency.noise_magnitudes)
+    return dataclasses.replace(result, models={n: s[0] for n, s in result.models.items()})
 
 
 @precompute_step
@@ -197,17 +214,7 @@ def seed_noise(profile: Profile) -> PerModel[list[NoiseSweep]]:
     """C6 for the other seeds of ``profile.seeds``: the models of :data:`NOISE_FAMILIES`
     trained with each seed after the first, swept as in :func:`noise_robustness` but at the
     magnitude the verdict reads only (:func:`~course_lib.report.frequency.main_magnitude`)."""
-    runs = [trained_runs(profile, NOISE_FAMILIES, seed) for seed in profile.seeds[1:]]
-    start = time.perf_counter()
-    images, labels, info = evaluation_set(profile)
-    batches = list(tensor_batches(images, labels, EVAL_BATCH))
-    bands, magnitude = profile.frequency.noise_centers, main_magnitude(profile)
-    sweeps = {
-        profile.models[f]: [noise_sweep(seed_runs[f].model, batches, bands, [magnitude])
-                            for seed_runs in runs]
-        for f in NOISE_FAMILIES
-    }  # fmt: skip
-    return PerModel(sweeps, time.perf_counter() - start, 100 / info.num_classes, len(labels))
+    return _noise_sweeps(profile, profile.seeds[1:], [main_magnitude(profile)])
 
 
 def noise_by_seed(profile: Profile | str | None = None) -> dict[str, list[NoiseSweep]]:
