@@ -110,7 +110,9 @@ def nep_difference(lower: NegativeProportion, higher: NegativeProportion) -> tup
     return difference_interval((higher.negatives, higher.total), (lower.negatives, lower.total))
 
 
-def nep_clear(numbers: Mapping[str, SpectrumNumbers], order: Sequence[str]) -> dict:
+def nep_clear(
+    numbers: Mapping[str, SpectrumNumbers], order: Sequence[str]
+) -> dict[tuple[str, str], bool]:
     """``{(a, b): whether b's NEP is clearly above a's}`` for every pair of ``order``: the
     ``clear`` argument of C4's :func:`order_verdict`."""
     return {
