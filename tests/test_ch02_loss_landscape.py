@@ -127,6 +127,18 @@ def test_c3_and_c4_sentences_follow_the_numbers():
     assert "within noise" in text  # 8 values per model cannot tell 0 %, 12 % and 50 % apart
 
 
+def test_c4_reading_says_how_its_intervals_count_the_values_of_a_batch():
+    """With a design effect above 1 the reading gives the effective number of values."""
+    s = model(ONE_NEGATIVE)
+    correlated = report.spectrum_numbers(s.magnitude, s.top, design_effect=2.0)
+    assert correlated.nep.design_effect == 2.0
+    roles = report.Roles("resnet", "vit")
+    text = report.c4_reading({"resnet": numbers(SHARP), "vit": correlated}, roles)
+    assert "count the 8 values of a model as 4 independent ones (design effect 2" in text
+    text = report.c4_reading({"resnet": numbers(SHARP), "vit": numbers(ONE_NEGATIVE)}, roles)
+    assert "count the 8 values of a model as independent ones (design effect 1:" in text
+
+
 def test_times_reads_the_ratio_both_ways():
     assert report.times(1.0, 460.0) == "460× smaller than"
     assert report.times(3.2, 1.0) == "3.2× larger than"
@@ -293,7 +305,7 @@ def test_tiny_end_to_end_cached_and_plotted(micro_profile, monkeypatch):
     landscape_spectra.plot_eigenvalue_strips(lmax)
     magnitudes = {k: v.magnitude for k, v in spectra.items()}
     landscape_spectra.plot_spectrum_histograms({k: v.eigenvalues for k, v in magnitudes.items()})
-    neps = {k: report.spectrum_numbers(v.magnitude, v.top).nep for k, v in spectra.items()}
+    neps = {k: n.nep for k, n in ch.spectrum_summaries(micro_profile).items()}
     landscape_spectra.plot_nep_intervals(neps)
     landscape_spectra.plot_solver_results(results)
     landscape_spectra.plot_eigenvector_composition(directions)

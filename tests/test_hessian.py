@@ -32,6 +32,7 @@ from course_lib.analysis.proportions import wilson_interval
 from course_lib.analysis.spectra import (
     max_eigenvalue_spectrum,
     negative_proportion,
+    nep_design_effect,
     spectrum_summary,
 )
 
@@ -450,6 +451,24 @@ def test_negative_proportion_counts_the_top_k_by_magnitude() -> None:
     nep = negative_proportion(spectrum)
     assert (nep.negatives, nep.total, nep.proportion) == (1, 6, pytest.approx(1 / 6))
     assert (nep.low, nep.high) == pytest.approx(wilson_interval(1, 6))
+    assert nep.design_effect == 1.0
+    wide = negative_proportion(spectrum, design_effect=3.0)  # one value per batch, in effect
+    assert (wide.low, wide.high) == pytest.approx(wilson_interval(1 / 3, 2))
+
+
+def test_nep_design_effect_pools_the_batches_of_every_spectrum() -> None:
+    """Batches whose top-k are all negative or all positive carry one value's worth each (the
+    effect is k); batches that all hold the same count are no more alike than different ones
+    (1). A spectrum without negatives borrows the others' correlation."""
+    k = 3
+    clustered = torch.tensor([[-5.0, -4.0, -3.0], [6.0, 5.0, 4.0]] * 4)
+    spread = torch.tensor([[-5.0, 4.0, 3.0]] * 8)
+    never = torch.ones(8, k)
+    assert nep_design_effect([clustered, never]) == pytest.approx(k)
+    assert nep_design_effect([spread, never]) == pytest.approx(1.0)
+    assert nep_design_effect([never]) == pytest.approx(k)  # nothing to estimate it from: cautious
+    with pytest.raises(ValueError, match="one k"):
+        nep_design_effect([clustered, torch.ones(8, 5)])
 
 
 @pytest.mark.parametrize("problem", ["quadratic", "mlp", "hard"])

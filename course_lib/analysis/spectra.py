@@ -36,7 +36,11 @@ from course_lib.analysis.hessian import (
     largest_magnitude_eigenvalues,
 )
 from course_lib.analysis.lanczos import Which
-from course_lib.analysis.proportions import wilson_interval
+from course_lib.analysis.proportions import (
+    design_effect,
+    intracluster_correlation,
+    wilson_interval,
+)
 
 
 @dataclass
@@ -353,27 +357,50 @@ class NegativeProportion:
     """The paper's NEP: the share of negative values in a top-k-by-magnitude spectrum."""
 
     proportion: float
-    low: float  # Wilson score interval at `confidence`
+    low: float  # Wilson score interval at `confidence`, widened by `design_effect`
     high: float
     negatives: int
     total: int  # n_batches · k values
     confidence: float
+    design_effect: float = 1.0  # ≥ 1: how much less the correlated values of a batch tell
 
 
-def negative_proportion(spectrum: Tensor, confidence: float = 0.95) -> NegativeProportion:
+def negative_proportion(
+    spectrum: Tensor, confidence: float = 0.95, design_effect: float = 1.0
+) -> NegativeProportion:
     """NEP of an "LM" spectrum (n_batches, k), as the paper counts it, with a Wilson interval.
 
     Per batch the paper ranks the top-k (k = 5) eigenvalues by magnitude (PyHessian) and counts
     the negative ones; NEP pools the counts over batches. Pass what
     ``max_eigenvalue_spectrum(..., which="LM")`` returns (or ``from_ends=True``, the same values
-    for less): a spectrum ranked "LA" would never let a negative value in. The interval treats
-    the ``n_batches·k`` values as independent draws; values of one batch are not, so read it as a
-    lower bound on the uncertainty.
+    for less): a spectrum ranked "LA" would never let a negative value in. The values of one
+    batch are correlated (a batch whose Hessian has a large negative eigenvalue tends to bring
+    several into its top-k), so the interval counts ``n_batches·k / design_effect`` effective
+    values: pass :func:`nep_design_effect` of the spectra being compared; the default 1 treats
+    every value as independent.
     """
     values = spectrum.detach().reshape(-1)
     negatives, total = int((values < 0).sum()), values.numel()
-    low, high = wilson_interval(negatives, total, confidence)
-    return NegativeProportion(negatives / total, low, high, negatives, total, confidence)
+    low, high = wilson_interval(negatives, total, confidence, design_effect)
+    return NegativeProportion(
+        negatives / total, low, high, negatives, total, confidence, design_effect
+    )
+
+
+def nep_design_effect(spectra: Iterable[Tensor]) -> float:
+    """The design effect of the NEP's values, from "LM" spectra (n_batches, k) of the same k.
+
+    A batch is a cluster of k values; their correlation is pooled over the spectra
+    (:func:`~course_lib.analysis.proportions.intracluster_correlation`), so that models compared
+    by NEP share one effect, and a spectrum without negative values borrows the others'.
+    """
+    spectra = [s.detach().reshape(s.shape[0], -1) for s in spectra]
+    sizes = {s.shape[1] for s in spectra}
+    if len(sizes) != 1:
+        raise ValueError(f"the spectra must share one k (values per batch), got {sorted(sizes)}.")
+    counts = [(s < 0).sum(dim=1).tolist() for s in spectra]
+    size = sizes.pop()
+    return design_effect(intracluster_correlation(counts, size), size)
 
 
 def spectrum_summary(eigs: Tensor) -> dict[str, float]:

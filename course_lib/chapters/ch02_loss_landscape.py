@@ -39,7 +39,7 @@ from course_lib.analysis.landscape import (
     loss_surface_1d,
     loss_surface_2d,
 )
-from course_lib.analysis.spectra import BatchSpectra, batch_spectra
+from course_lib.analysis.spectra import BatchSpectra, batch_spectra, nep_design_effect
 from course_lib.chapters import precompute_step
 from course_lib.config import Profile, as_profile
 from course_lib.experiments import TrainedModel, resolve_model_name, trained_model
@@ -212,9 +212,12 @@ def loss_surfaces(profile: Profile | str | None = None) -> dict[str, ModelSurfac
 
 
 def spectrum_summaries(profile: Profile | str | None = None) -> dict[str, report.SpectrumNumbers]:
-    """Every spectrum's numbers (medians, NEP, APE), by label, from the cached steps."""
-    return {label: report.spectrum_numbers(s.magnitude, s.top)
-            for label, s in hessian_spectra(profile).items()}  # fmt: skip
+    """Every spectrum's numbers (medians, NEP, APE), by label, from the cached steps; the NEPs'
+    intervals share the design effect of all the spectra's batches."""
+    spectra = hessian_spectra(profile)
+    effect = nep_design_effect(s.magnitude.eigenvalues for s in spectra.values())
+    return {label: report.spectrum_numbers(s.magnitude, s.top, effect)
+            for label, s in spectra.items()}  # fmt: skip
 
 
 def _numbers(prof: Profile) -> tuple[dict, dict]:

@@ -84,13 +84,17 @@ def batch_maxima(magnitude: Tensor, top: Tensor) -> Tensor:
     return torch.maximum(magnitude.max(dim=1).values, top[:, 0])
 
 
-def spectrum_numbers(magnitude: BatchSpectra, top: BatchSpectra) -> SpectrumNumbers:
-    """:class:`SpectrumNumbers` of one model: its top-k by |λ| ("LM") and λ_max ("LA")."""
+def spectrum_numbers(
+    magnitude: BatchSpectra, top: BatchSpectra, design_effect: float = 1.0
+) -> SpectrumNumbers:
+    """:class:`SpectrumNumbers` of one model: its top-k by |λ| ("LM") and λ_max ("LA");
+    ``design_effect`` widens the NEP's interval (:func:`~course_lib.analysis.spectra.
+    nep_design_effect` of all the spectra compared)."""
     values = magnitude.eigenvalues
     return SpectrumNumbers(
         median_max=float(batch_maxima(values, top.eigenvalues).quantile(0.5)),
         ape=spectrum_summary(values)["ape"],
-        nep=negative_proportion(values),
+        nep=negative_proportion(values, design_effect=design_effect),
     )
 
 
@@ -105,9 +109,14 @@ def nep_text(nep: NegativeProportion) -> str:
 
 def nep_difference(lower: NegativeProportion, higher: NegativeProportion) -> tuple[float, float]:
     """95 % interval of ``higher − lower`` NEP (Newcombe's hybrid score): a pair of C4's order
-    is clear when it excludes 0. Like the Wilson intervals it treats every value as an
-    independent draw; the k values of one batch are not, so it is if anything too narrow."""
-    return difference_interval((higher.negatives, higher.total), (lower.negatives, lower.total))
+    is clear when it excludes 0. Like the Wilson intervals it counts the values of both spectra
+    as ``total / design_effect`` independent ones (the larger effect of the two, should they
+    differ)."""
+    return difference_interval(
+        (higher.negatives, higher.total),
+        (lower.negatives, lower.total),
+        design_effect=max(lower.design_effect, higher.design_effect),
+    )
 
 
 def nep_clear(
@@ -296,7 +305,25 @@ def c4_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles) -> str:
         )
     return (
         f"NEP per model: {listing}. In increasing order: {measured}, {agreement}. Step by step, "
-        f"{'; '.join(steps)}. The verdict counts a step of the order only when it is clear."
+        f"{'; '.join(steps)}. The verdict counts a step of the order only when it is clear. "
+        + effect_sentence(max(neps.values(), key=lambda n: n.design_effect))
+    )
+
+
+def effect_sentence(nep: NegativeProportion) -> str:
+    """How the NEP intervals count values that share a batch (``nep.design_effect``; the
+    models compared share one, or :func:`nep_difference` takes the larger)."""
+    effective, effect = num(nep.total / nep.design_effect, ".3g"), num(nep.design_effect, ".3g")
+    if nep.design_effect == 1:
+        return (
+            f"The intervals count the {nep.total} values of a model as independent ones (design "
+            "effect 1: no correlation between the values of one batch to allow for)."
+        )
+    return (
+        "Values of one batch need not be independent (a batch with a large negative eigenvalue "
+        f"can bring several into its top-k), so the intervals count the {nep.total} values of a "
+        f"model as {effective} independent ones (design effect {effect}, from the "
+        "correlation of two values of one batch, pooled over the models)."
     )
 
 
@@ -340,6 +367,7 @@ __all__ = [
     "batch_maxima",
     "c3_reading",
     "c4_reading",
+    "effect_sentence",
     "fit_reading",
     "nep_clear",
     "nep_difference",
