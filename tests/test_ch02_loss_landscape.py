@@ -153,10 +153,15 @@ def test_c4_counts_a_step_only_when_its_difference_is_clear():
     text = report.c4_reading({"resnet": numbers(few), "vit": numbers(many)}, roles)
     assert "the NEP of the ViT minus that of the ResNet is 50% (95% interval" in text
     assert "clear" in text
-    assert "within noise" not in text
+    assert "within noise" not in text and "would take" not in text
     close = {"resnet": numbers(ONE_NEGATIVE), "vit": numbers(MANY_NEGATIVE)}  # 1 of 8, 4 of 8
     text = report.c4_reading(close, roles)
     assert "within noise" in text and "only when it is clear" in text
+    # 12.5 % vs 50 %: Fleiss's formula gives 22.8 values per sample, 23 rounded up
+    assert "a difference of 38 points between the ViT and the ResNet" in text
+    assert "about 23 values per model, 2.9× the 8 here" in text
+    reversed_ = {"resnet": numbers(MANY_NEGATIVE), "vit": numbers(ONE_NEGATIVE)}
+    assert "would take" not in report.c4_reading(reversed_, roles)  # not a question of power
     nep = {label: n.nep.proportion for label, n in close.items()}
     clear = report.nep_clear(close, ["resnet", "vit"])
     assert clear == {("resnet", "vit"): False}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from course_lib.analysis.proportions import (
     design_effect,
     difference_interval,
     intracluster_correlation,
+    values_needed,
     wilson_interval,
 )
 
@@ -78,3 +81,17 @@ def test_intracluster_correlation_recovers_a_known_correlation() -> None:
     for a, b in ((1.0, 3.0), (0.25, 0.75)):
         groups = [rng.binomial(5, rng.beta(a, b, size=4000)).tolist() for _ in range(2)]
         assert intracluster_correlation(groups, 5) == pytest.approx(1 / (a + b + 1), abs=0.03)
+
+
+def test_values_needed_matches_fleiss_and_scales_with_the_design_effect() -> None:
+    # Fleiss, Levin & Paik (2003), Table A.4 without continuity correction: 5 % vs 10 %,
+    # two-sided 5 % test, 80 % power → 435 per group
+    assert math.ceil(values_needed(0.05, 0.10)) == 435
+    assert values_needed(0.10, 0.05) == pytest.approx(values_needed(0.05, 0.10))
+    assert values_needed(0.05, 0.10, design_effect=2.0) == pytest.approx(
+        2 * values_needed(0.05, 0.10)
+    )
+    assert values_needed(0.05, 0.10, power=0.9) > values_needed(0.05, 0.10)
+    assert values_needed(0.2, 0.2) == math.inf
+    with pytest.raises(ValueError, match="proportions"):
+        values_needed(1.5, 0.1)

@@ -103,4 +103,37 @@ def design_effect(correlation: float, size: int) -> float:
     return 1 + (size - 1) * correlation
 
 
-__all__ = ["design_effect", "difference_interval", "intracluster_correlation", "wilson_interval"]
+def values_needed(
+    first: float,
+    second: float,
+    confidence: float = 0.95,
+    power: float = 0.8,
+    design_effect: float = 1.0,
+) -> float:
+    """Values per sample for a two-sided test at ``confidence`` to tell proportions ``first``
+    and ``second`` apart with probability ``power`` (Fleiss, Levin & Paik 2003, eq. 4.14,
+    without continuity correction), times ``design_effect`` for clustered values. ``inf`` when
+    the two are equal. Rounded up by the caller: a planning number, not a guarantee.
+    """
+    if not (0 <= first <= 1 and 0 <= second <= 1):
+        raise ValueError(f"proportions must lie in [0, 1], got {first} and {second}.")
+    if not (0 < confidence < 1 and 0 < power < 1):
+        raise ValueError(f"confidence and power must lie in (0, 1), got {confidence}, {power}.")
+    if first == second:
+        return math.inf
+    normal = NormalDist()
+    z_test, z_power = normal.inv_cdf(0.5 + confidence / 2), normal.inv_cdf(power)
+    mean = (first + second) / 2
+    spread = z_test * math.sqrt(2 * mean * (1 - mean)) + z_power * math.sqrt(
+        first * (1 - first) + second * (1 - second)
+    )
+    return design_effect * (spread / (first - second)) ** 2
+
+
+__all__ = [
+    "design_effect",
+    "difference_interval",
+    "intracluster_correlation",
+    "values_needed",
+    "wilson_interval",
+]

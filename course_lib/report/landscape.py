@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from course_lib.analysis.curvature import SurfaceNumbers
-from course_lib.analysis.proportions import difference_interval
+from course_lib.analysis.proportions import difference_interval, values_needed
 from course_lib.analysis.spectra import (
     BatchSpectra,
     NegativeProportion,
@@ -307,6 +307,28 @@ def c4_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles) -> str:
         f"NEP per model: {listing}. In increasing order: {measured}, {agreement}. Step by step, "
         f"{'; '.join(steps)}. The verdict counts a step of the order only when it is clear. "
         + effect_sentence(max(neps.values(), key=lambda n: n.design_effect))
+        + "".join(
+            power_sentence(neps[a], neps[b], names[a], names[b]) for a, b in pairwise(order)
+        )  # fmt: skip
+    )
+
+
+def power_sentence(
+    lower: NegativeProportion, higher: NegativeProportion, lower_name: str, higher_name: str
+) -> str:
+    """For a step in the paper's direction that is within noise: how many values per model a
+    test would need to tell it from noise (95 %, 80 % power, :func:`values_needed`); else ""."""
+    if higher.proportion <= lower.proportion or nep_difference(lower, higher)[0] > 0:
+        return ""
+    effect = max(lower.design_effect, higher.design_effect)
+    needed = math.ceil(values_needed(higher.proportion, lower.proportion, design_effect=effect))
+    per_model = max(lower.total, higher.total)
+    return (
+        f" Telling a difference of {num(100 * (higher.proportion - lower.proportion), '.2g')} "
+        "points between "
+        f"the {higher_name} and the {lower_name} from noise (a 95% test with 80% power) would "
+        f"take about {needed:,} values per model, "
+        f"{num(needed / per_model, '.2g')}× the {per_model} here."
     )
 
 
@@ -374,6 +396,7 @@ __all__ = [
     "nep_text",
     "paper_comparison",
     "percent_text",
+    "power_sentence",
     "protocol",
     "spectra_costs",
     "spectrum_numbers",
