@@ -6,7 +6,7 @@ it holds. The chapters pass measured numbers in; these functions know nothing of
 
 | claim | contrast tested |
 |---|---|
-| C1 | train NLL Conv < local MSA < global MSA: all three pairs (:func:`order_verdict`); |
+| C1 | train NLL Conv < local MSA < global MSA, each pair beyond noise (:func:`order_verdict`); |
 | | underfitting: the train-NLL order is the test-error order (:func:`same_order_verdict`) |
 | C2 | ViT train NLL falls with more data, each step beyond seed noise (:func:`trend_verdict`) |
 | C3 | ViT's median λ_max below ResNet's (:func:`less_verdict`) |
