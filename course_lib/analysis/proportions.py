@@ -111,8 +111,8 @@ def values_needed(
     design_effect: float = 1.0,
 ) -> float:
     """Values per sample for a two-sided test at ``confidence`` to tell proportions ``first``
-    and ``second`` apart with probability ``power`` (Fleiss, Levin & Paik 2003, eq. 4.14,
-    without continuity correction), times ``design_effect`` for clustered values. ``inf`` when
+    and ``second`` apart with probability ``power`` (Fleiss, Levin & Paik 2003, ch. 4,
+    without the continuity correction), times ``design_effect`` for clustered values. ``inf`` when
     the two are equal. Rounded up by the caller: a planning number, not a guarantee.
     """
     if not (0 <= first <= 1 and 0 <= second <= 1):
