@@ -50,7 +50,11 @@ def test_report_json_and_figures(report: Path) -> None:
         assert name in results, name
     assert results["model"] == "resnet_tiny" and results["profile"] == "smoke"
     assert results["fourier"]["kinds"][0] == "stem"
+    hessian = results["hessian"]
+    low, high = hessian["nep_interval"]
+    assert 0 <= low <= hessian["nep"] <= high <= 1 and hessian["design_effect"] >= 1
     page = (report / "report.html").read_text()
+    assert "95 % interval" in page and "design effect" in page
     assert page.count("data:image/png;base64,") == len(ANALYSES)
     for name in ANALYSES:
         assert (report / f"{name}.png").stat().st_size > 1000

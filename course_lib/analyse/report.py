@@ -148,7 +148,11 @@ def _summary(key: str, results: dict[str, Any]) -> str:
     if key == "hessian":
         ape = "–" if r["ape"] is None else f"{r['ape']:.4g}"
         notes = "".join(f"<br>⚠ {html.escape(w)}" for w in r.get("warnings", []))
-        return f" — APE {ape}, NEP {r['nep']:.1%} over {r['n']} values{notes}"
+        low, high = r["nep_interval"]
+        return (
+            f" — APE {ape}, NEP {r['nep']:.1%} (95 % interval {low:.1%}–{high:.1%}, design "
+            f"effect {r['design_effect']:.3g}) over {r['n']} values{notes}"
+        )
     if key == "noise":
         return f" — clean accuracy {r['clean_accuracy']:.1f} % on {r['num_samples']} images"
     if key == "fourier":

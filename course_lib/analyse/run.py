@@ -32,7 +32,12 @@ from course_lib.analysis.landscape import (
     loss_surface_2d,
 )
 from course_lib.analysis.robustness import noise_sweep
-from course_lib.analysis.spectra import max_eigenvalue_spectrum, spectrum_summary
+from course_lib.analysis.spectra import (
+    max_eigenvalue_spectrum,
+    negative_proportion,
+    nep_design_effect,
+    spectrum_summary,
+)
 from course_lib.analysis.variance import VarianceProfile
 from course_lib.models import POSITION_PARAMETERS
 
@@ -120,12 +125,15 @@ def hessian_spectrum(model: nn.Module, batches: Sequence[Batch], sizes: Sizes, *
             generator=torch.Generator().manual_seed(0),
             progress=progress,
         )
+    nep = negative_proportion(rows, design_effect=nep_design_effect([rows]))
     return {
         "warnings": [str(w.message) for w in caught],
         "eigenvalues": rows.tolist(),
         "which": "LM",
         "k": sizes.hessian_k,
         **{k: _finite_or_none(v) for k, v in spectrum_summary(rows).items()},
+        "nep_interval": [nep.low, nep.high],  # 95 %, values of one batch counted as alike
+        "design_effect": nep.design_effect,
     }
 
 
