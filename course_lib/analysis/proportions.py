@@ -39,8 +39,8 @@ def wilson_interval(
 
 
 def difference_interval(
-    first: tuple[int, int],
-    second: tuple[int, int],
+    first: tuple[float, float],
+    second: tuple[float, float],
     confidence: float = 0.95,
     design_effect: float = 1.0,
 ) -> tuple[float, float]:

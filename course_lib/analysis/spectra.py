@@ -374,7 +374,7 @@ def negative_proportion(
     the negative ones; NEP pools the counts over batches. Pass what
     ``max_eigenvalue_spectrum(..., which="LM")`` returns (or ``from_ends=True``, the same values
     for less): a spectrum ranked "LA" would never let a negative value in. The values of one
-    batch are correlated (a batch whose Hessian has a large negative eigenvalue tends to bring
+    batch may be correlated (a batch whose Hessian has a large negative eigenvalue can bring
     several into its top-k), so the interval counts ``n_batches·k / design_effect`` effective
     values: pass :func:`nep_design_effect` of the spectra being compared; the default 1 treats
     every value as independent.

@@ -88,8 +88,8 @@ def spectrum_numbers(
     magnitude: BatchSpectra, top: BatchSpectra, design_effect: float = 1.0
 ) -> SpectrumNumbers:
     """:class:`SpectrumNumbers` of one model: its top-k by |λ| ("LM") and λ_max ("LA");
-    ``design_effect`` widens the NEP's interval (:func:`~course_lib.analysis.spectra.
-    nep_design_effect` of all the spectra compared)."""
+    ``design_effect`` widens the NEP's interval (pass
+    :func:`~course_lib.analysis.spectra.nep_design_effect` of all the spectra compared)."""
     values = magnitude.eigenvalues
     return SpectrumNumbers(
         median_max=float(batch_maxima(values, top.eigenvalues).quantile(0.5)),
@@ -307,9 +307,7 @@ def c4_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles) -> str:
         f"NEP per model: {listing}. In increasing order: {measured}, {agreement}. Step by step, "
         f"{'; '.join(steps)}. The verdict counts a step of the order only when it is clear. "
         + effect_sentence(max(neps.values(), key=lambda n: n.design_effect))
-        + "".join(
-            power_sentence(neps[a], neps[b], names[a], names[b]) for a, b in pairwise(order)
-        )  # fmt: skip
+        + "".join(power_sentence(neps[a], neps[b], names[a], names[b]) for a, b in pairwise(order))
     )
 
 
@@ -323,12 +321,11 @@ def power_sentence(
     effect = max(lower.design_effect, higher.design_effect)
     needed = math.ceil(values_needed(higher.proportion, lower.proportion, design_effect=effect))
     per_model = max(lower.total, higher.total)
+    step = num(100 * (higher.proportion - lower.proportion), ".2g")
     return (
-        f" Telling a difference of {num(100 * (higher.proportion - lower.proportion), '.2g')} "
-        "points between "
-        f"the {higher_name} and the {lower_name} from noise (a 95% test with 80% power) would "
-        f"take about {needed:,} values per model, "
-        f"{num(needed / per_model, '.2g')}× the {per_model} here."
+        f" Telling a difference of {step} points between the {higher_name} and the "
+        f"{lower_name} from noise (a 95% test with 80% power) would take about {needed:,} "
+        f"values per model, {num(needed / per_model, '.2g')}× the {per_model} here."
     )
 
 
