@@ -41,13 +41,16 @@ from course_lib.config import Profile
 from course_lib.experiments import TrainedModel
 from course_lib.report import Comparison
 from course_lib.report.prose import num
-from course_lib.report.verdicts import NOT, filter_verdict, normalized_drop, robustness_verdict
+from course_lib.report.verdicts import (
+    NOT,
+    PAPER_SIGNS,
+    filter_verdict,
+    normalized_drop,
+    robustness_verdict,
+)
 
 FILTER_FAMILIES: tuple[str, ...] = ("resnet", "vit")
 """The models whose blocks the C5 and C7 verdicts pool: the paper's Fig. 8 and 9 models."""
-
-PAPER_SIGNS: dict[str, int] = {"msa": -1, "conv": 1, "mlp": 1}
-"""The sign of each block kind's change in the paper (C5 and C7): MSAs lower, the others raise."""
 
 FOURIER = ("+.2g", "")  # (format, unit) of a change of Δ log amplitude
 VARIANCE = ("+.2g", " %")  # ... of a relative change of the variance

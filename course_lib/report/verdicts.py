@@ -26,6 +26,9 @@ from itertools import combinations, pairwise
 
 REPRODUCED, PARTLY, NOT = "reproduced", "partly", "not reproduced"
 
+PAPER_SIGNS: dict[str, int] = {"msa": -1, "conv": 1, "mlp": 1}
+"""The sign of each block kind's change in the paper (C5 and C7): MSAs lower, the others raise."""
+
 
 def order_verdict(
     values: Mapping[str, float],
@@ -100,8 +103,8 @@ def filter_verdict(
     if not msa < conv:
         return NOT
     intervals = intervals or {}
-    kinds = {"msa": -1, "conv": 1} | ({"mlp": 1} if "mlp" in change_by_kind else {})
-    signs = [sign_holds(change_by_kind[k], intervals.get(k), s) for k, s in kinds.items()]
+    signs = [sign_holds(change_by_kind[k], intervals.get(k), sign)
+             for k, sign in PAPER_SIGNS.items() if k in change_by_kind]  # fmt: skip
     return REPRODUCED if all(signs) else PARTLY
 
 
@@ -151,6 +154,7 @@ def alternet_verdict(
 
 __all__ = [
     "NOT",
+    "PAPER_SIGNS",
     "PARTLY",
     "REPRODUCED",
     "alternet_verdict",
