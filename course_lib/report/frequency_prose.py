@@ -146,9 +146,10 @@ def filter_reading(changes: Mapping[str, KindChange], style: tuple[str, str] = F
     text += f' (MSA negative, Conv and MLP positive): verdict "{verdict}".'
     size_msa, size_conv = abs(changes["msa"].mean), abs(changes["conv"].mean)
     if size_msa > 0 and size_conv > 0:
+        sizes = ratio(size_msa, size_conv)
         text += (
-            f" In size, the MSA change is {ratio(size_msa, size_conv)} than the Conv change"
-            if ratio(size_msa, size_conv) != "about equal"
+            f" In size, the MSA change is {sizes} than the Conv change"
+            if sizes != "about equal"
             else " In size, the MSA and Conv changes are about equal"
         ) + "."
     return text

@@ -294,29 +294,29 @@ def c4_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles) -> str:
         REPRODUCED: "which is the paper's order",
         NOT: "which is not the paper's order: its two ends are reversed or equal",
     }.get(points, "which is the paper's order at its two ends, not in between")
-    steps = []
-    for a, b in pairwise(order):
-        low, high = nep_difference(neps[a], neps[b])
-        steps.append(
-            f"the NEP of the {names[b]} minus that of the {names[a]} is "
-            f"{percent_text(neps[b].proportion - neps[a].proportion)} (95% interval "
-            f"{percent_text(low)} to {percent_text(high)}), "
-            + ("clear" if low > 0 else "within noise")
-        )
+    intervals = {(a, b): nep_difference(neps[a], neps[b]) for a, b in pairwise(order)}
+    steps = [
+        f"the NEP of the {names[b]} minus that of the {names[a]} is "
+        f"{percent_text(neps[b].proportion - neps[a].proportion)} (95% interval "
+        f"{percent_text(low)} to {percent_text(high)}), " + ("clear" if low > 0 else "within noise")
+        for (a, b), (low, high) in intervals.items()
+    ]
+    within_noise = [(a, b) for (a, b), (low, _) in intervals.items() if low <= 0]
     return (
         f"NEP per model: {listing}. In increasing order: {measured}, {agreement}. Step by step, "
         f"{'; '.join(steps)}. The verdict counts a step of the order only when it is clear. "
         + effect_sentence(max(neps.values(), key=lambda n: n.design_effect))
-        + "".join(power_sentence(neps[a], neps[b], names[a], names[b]) for a, b in pairwise(order))
+        + "".join(power_sentence(neps[a], neps[b], names[a], names[b]) for a, b in within_noise)
     )
 
 
 def power_sentence(
     lower: NegativeProportion, higher: NegativeProportion, lower_name: str, higher_name: str
 ) -> str:
-    """For a step in the paper's direction that is within noise: how many values per model a
-    test would need to tell it from noise (95 %, 80 % power, :func:`values_needed`); else ""."""
-    if higher.proportion <= lower.proportion or nep_difference(lower, higher)[0] > 0:
+    """For a step within noise (:func:`nep_difference`'s interval reaches 0): how many values
+    per model a test would need to tell it from noise (95 %, 80 % power, :func:`values_needed`);
+    "" for a step against the paper's direction, which more values would not turn around."""
+    if higher.proportion <= lower.proportion:
         return ""
     effect = max(lower.design_effect, higher.design_effect)
     needed = math.ceil(values_needed(higher.proportion, lower.proportion, design_effect=effect))
