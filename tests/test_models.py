@@ -213,7 +213,7 @@ def test_local_models_use_neighbourhood_attention_and_mean_pooling():
 
 # --- fair sizes: the laptop families are matched in parameters ----------------------------------
 
-LAPTOP = ["resnet_mini", "vit_mini", "local_vit_mini", "alternet_mini"]
+LAPTOP = ["resnet_mini", "resnet_post_mini", "vit_mini", "local_vit_mini", "alternet_mini"]
 
 
 def _parameters(name: str) -> int:

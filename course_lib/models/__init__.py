@@ -1,10 +1,11 @@
 """Model registry: ``create_model(name, num_classes, image_size, **overrides)``, ``list_models()``.
 
-Four families (paper Sec. 3-4): ``resnet`` (pre-activation ResNet, CIFAR stem), ``vit`` (global
-MSA), ``local_vit`` (k×k neighbourhood MSA, mean pooling) and ``alternet`` (a ResNet whose
-stage-final blocks are MSA blocks). Sizes: ``*_tiny`` for tests and the smoke profile, ``*_mini``
-for the laptop profile, and paper-like sizes (``resnet18``, ``resnet50``, ``vit_ti``, ``vit_s``,
-``local_vit_ti``, ``alternet50``) for GPUs.
+Four families (paper Sec. 3-4): ``resnet`` (pre-activation ResNet, CIFAR stem; ``resnet_post_*``
+and ``resnet50_post`` are post-activation, for chapter 03, whose paper figures read such
+ResNets), ``vit`` (global MSA), ``local_vit`` (k×k neighbourhood MSA, mean pooling) and
+``alternet`` (a ResNet whose stage-final blocks are MSA blocks). Sizes: ``*_tiny`` for tests
+and the smoke profile, ``*_mini`` for the laptop profile, and paper-like sizes (``resnet18``,
+``resnet50``, ``vit_ti``, ``vit_s``, ``local_vit_ti``, ``alternet50``) for GPUs.
 
 The ``*_tiny`` and ``*_mini`` families are matched in size at 32×32 images and 10 classes: every
 model has within ±25 % of its ResNet's parameters (tested), and each AlterNet is its ResNet
@@ -67,6 +68,9 @@ _VIT_MINI = dict(patch_size=4, dim=64, depth=4, heads=2, mlp_ratio=3.0)
 _REGISTRY: dict[str, _Entry] = {
     # smoke sizes: an epoch of the synthetic data in seconds on a CPU
     "resnet_tiny": _Entry("resnet", ResNetConfig(depths=(1, 1, 1), msa_blocks=(0, 0, 0), **_SMALL)),
+    "resnet_post_tiny": _Entry(
+        "resnet", ResNetConfig(depths=(1, 1, 1), msa_blocks=(0, 0, 0), preact=False, **_SMALL)
+    ),
     # alternet_tiny: resnet_tiny plus an MSA block (narrow heads) at the end of stage 3, not in
     # place of its only block, which downsamples (an MSA block's 1×1 stride-2 projection would
     # drop 3/4 of the pixels). Smoke sizes are for running the book, not for comparing.
@@ -78,6 +82,9 @@ _REGISTRY: dict[str, _Entry] = {
     "local_vit_tiny": _Entry("local_vit", ViTConfig(**_VIT_TINY, neighbourhood=3, pool="mean")),
     # laptop sizes: minutes of training on 2 CPU cores
     "resnet_mini": _Entry("resnet", ResNetConfig(depths=(2, 2, 2), msa_blocks=(0, 0, 0), **_SMALL)),
+    "resnet_post_mini": _Entry(
+        "resnet", ResNetConfig(depths=(2, 2, 2), msa_blocks=(0, 0, 0), preact=False, **_SMALL)
+    ),
     "alternet_mini": _Entry(
         "alternet", ResNetConfig(depths=(2, 2, 2), msa_blocks=(0, 1, 1), **_SMALL)
     ),
@@ -86,6 +93,10 @@ _REGISTRY: dict[str, _Entry] = {
     # paper-like sizes (CIFAR variants of the paper's models)
     "resnet18": _Entry("resnet", ResNetConfig(block="basic", depths=(2, 2, 2, 2))),
     "resnet50": _Entry("resnet", ResNetConfig(block="bottleneck", depths=(3, 4, 6, 3))),
+    # the official CIFAR ResNet-50 of the paper's Fig. 9: post-activation, 3×3 stem with BN-ReLU
+    "resnet50_post": _Entry(
+        "resnet", ResNetConfig(block="bottleneck", depths=(3, 4, 6, 3), preact=False)
+    ),
     "alternet50": _Entry(
         "alternet",
         ResNetConfig(

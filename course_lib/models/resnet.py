@@ -2,7 +2,9 @@
 
 AlterNet (paper Sec. 4) *is* a ResNet in which the last blocks of some stages are replaced by
 MSA blocks, so both families are built by one class: ``msa_blocks=(0, 0, 0, 0)`` gives the
-ResNet, ``msa_blocks=(0, 1, 1, 2)`` the paper's CIFAR AlterNet-50.
+ResNet, ``msa_blocks=(0, 1, 1, 2)`` the paper's CIFAR AlterNet-50. ``preact=False`` gives the
+original post-activation ResNet (:mod:`course_lib.models.post_activation`), which chapter 03
+analyses because the paper's Fourier and variance figures do.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from course_lib.models.layers import (
     check_output_fmt,
     take_indices,
 )
+from course_lib.models.post_activation import PostActBlock, PostActBottleneck
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ class ResNetConfig:
     head_dim: int = 64  # width of one attention head
     window: int = 4  # side of the local attention window (tokens = pixels of the feature map)
     drop_path: float = 0.0  # stochastic depth rate, growing linearly to this value
+    # pre-activation blocks (He et al. 2016b, the course's default and AlterNet's) or the
+    # original post-activation ones (2016a; the paper's Fig. 8 and 9 ResNets, see post_activation)
+    preact: bool = True
 
     def stage_sides(self, image_size: int) -> tuple[int, ...]:
         """Side of each stage's feature maps for ``image_size`` inputs: the first stage keeps
@@ -49,16 +55,19 @@ class ResNetConfig:
 
 
 class Stem(nn.Module):
-    """CIFAR-style stem: one 3×3 convolution at full resolution (its output is depth 0)."""
+    """CIFAR-style stem: one 3×3 convolution at full resolution (its output is depth 0),
+    followed by BN and ReLU in a post-activation ResNet (whose blocks expect activated input)."""
 
     feature_kind = "stem"
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, post_activation: bool = False) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, width, 3, padding=1, bias=False)
+        self.post = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU()) if post_activation else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x)
+        x = self.conv(x)
+        return x if self.post is None else self.post(x)
 
 
 def msa_positions(depth: int, n_msa: int) -> list[bool]:
@@ -76,7 +85,8 @@ def msa_positions(depth: int, n_msa: int) -> list[bool]:
 
 
 class ResNet(nn.Module):
-    """Pre-activation ResNet / AlterNet for small images: stem, stages, BN-ReLU, pooling, linear."""
+    """ResNet / AlterNet for small images: stem, stages, (pre-activation: BN-ReLU), pooling,
+    linear."""
 
     def __init__(self, config: ResNetConfig, num_classes: int = 10, image_size: int = 32) -> None:
         super().__init__()
@@ -84,11 +94,20 @@ class ResNet(nn.Module):
         n_stages = len(c.depths)
         if not (len(c.widths) == len(c.msa_blocks) == len(c.heads) == n_stages):
             raise ValueError("widths, depths, msa_blocks and heads need one entry per stage")
-        block_cls = {"basic": PreActBlock, "bottleneck": PreActBottleneck}.get(c.block)
+        blocks_of = {
+            True: {"basic": PreActBlock, "bottleneck": PreActBottleneck},
+            False: {"basic": PostActBlock, "bottleneck": PostActBottleneck},
+        }
+        block_cls = blocks_of[c.preact].get(c.block)
         if block_cls is None:
             raise ValueError(f"block must be 'basic' or 'bottleneck', not {c.block!r}")
+        if not c.preact and any(c.msa_blocks):
+            raise ValueError(
+                "MSA blocks are pre-activation blocks: an AlterNet needs preact=True "
+                f"(got msa_blocks={c.msa_blocks} with preact=False)"
+            )
         self.config = c
-        self.stem = Stem(c.stem_width)
+        self.stem = Stem(c.stem_width, post_activation=not c.preact)
         total, done = sum(c.depths), 0
         stages, in_ch = [], c.stem_width
         stage_specs = zip(c.widths, c.depths, c.msa_blocks, c.stage_sides(image_size), strict=True)
@@ -113,8 +132,10 @@ class ResNet(nn.Module):
                 in_ch, done = out_ch, done + 1
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        self.norm = nn.BatchNorm2d(in_ch)
-        self.act = nn.ReLU()
+        # a pre-activation network ends on a residual sum: normalise and activate it once more;
+        # a post-activation block's output already is
+        self.norm = nn.BatchNorm2d(in_ch) if c.preact else nn.Identity()
+        self.act = nn.ReLU() if c.preact else nn.Identity()
         self.head = nn.Linear(in_ch, num_classes)
         self.num_features = in_ch
         self.num_prefix_tokens = 0  # feature maps, no tokens
