@@ -123,15 +123,17 @@ def test_one_pass_gives_both_profiles(name: str) -> None:
 
 def _pair(profile, sign: float = 1.0) -> dict[str, dp.FeatureAnalysis]:
     vit, resnet = paper_like(sign)
-    return {profile.models["vit"]: vit, profile.models["resnet"]: resnet}
+    models = report.chapter_models(profile)
+    return {models["vit"]: vit, models["resnet"]: resnet}
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_paper_comparison_verdicts_follow_the_numbers(sign: float) -> None:
     profile = get_profile("smoke")
+    models = report.chapter_models(profile)
     sweeps = {
-        profile.models["resnet"]: [sweep(1.0, 10.0 if sign > 0 else 1.0)],
-        profile.models["vit"]: [sweep(8.0, 2.0 if sign > 0 else 9.0)],
+        models["resnet"]: [sweep(1.0, 10.0 if sign > 0 else 1.0)],
+        models["vit"]: [sweep(8.0, 2.0 if sign > 0 else 9.0)],
     }
     batches = {name: [[a]] for name, a in _pair(profile, sign).items()}
     rows = report.paper_comparison(batches, sweeps, profile, ch.PAPER, chance=10.0)
@@ -141,7 +143,8 @@ def test_paper_comparison_verdicts_follow_the_numbers(sign: float) -> None:
     assert "≈ read from Fig. 8" in rows[0].paper
     assert rows[1].claim.startswith(f"C6 at RMS {report.main_magnitude(profile):g}")
     high = 10.0 if sign > 0 else 1.0  # the ResNet's high-band drop, as a share of 90 − 10
-    assert f"resnet_tiny {report.percent(high / 80)} vs. {report.percent(1 / 80)}" in rows[1].ours
+    shares = f"{report.percent(high / 80)} vs. {report.percent(1 / 80)}"
+    assert f"{models['resnet']} {shares}" in rows[1].ours
     assert "ResNet-50 above ½π 12.2 vs. below 9.3" in rows[1].paper  # means of Fig. 2b
     assert "n/a" not in rows[0].ours
 
@@ -152,20 +155,21 @@ def test_filter_verdicts_pool_the_kinds_and_skip_downsampling() -> None:
     # would pull the Conv mean below the MSA's, is left out.
     vit = analysis(["embed", "msa", "mlp"], [8, 8, 8], [-1.0, -1.3, -1.4], [1.0, 0.5, 0.4])
     resnet = analysis(["stem", "conv", "conv"], [16, 16, 8], [-2.0, -1.8, -5.0], [1, 2, 0.1])
-    analyses = {profile.models["vit"]: vit, profile.models["resnet"]: resnet}
+    models = report.chapter_models(profile)
+    analyses = {models["vit"]: vit, models["resnet"]: resnet}
     changes = dp.block_changes(analyses)
     means = report.kind_means(changes.fourier, analyses)
     assert means == pytest.approx({"msa": -0.3, "mlp": -0.1, "conv": 0.2})
     batches = {name: [[a]] for name, a in analyses.items()}
     c5, c7 = report.paper_comparison(batches, {}, profile, ch.PAPER, chance=10.0)
     assert (c5.verdict, c7.verdict) == ("partly", "partly")  # no sweeps: no C6 row
-    only_vit = report.kind_means(changes.fourier, [profile.models["vit"]])
+    only_vit = report.kind_means(changes.fourier, [models["vit"]])
     assert math.isnan(only_vit["conv"]) and "mlp" in only_vit
 
 
 def test_c7_counts_a_sign_only_beyond_its_interval_over_test_batches() -> None:
     profile = get_profile("smoke")
-    vit, resnet = profile.models["vit"], profile.models["resnet"]
+    vit, resnet = (report.chapter_models(profile)[f] for f in ("vit", "resnet"))
     conv = analysis(["stem", "conv"], [8, 8], [-2.0, -1.5], [1.0, 2.0])  # Conv: +100 %
     # The MSA lowers the variance by 10 % on one batch and raises it by 2 % on the other
     vits = [
@@ -188,7 +192,7 @@ def test_c7_counts_a_sign_only_beyond_its_interval_over_test_batches() -> None:
 
 def test_a_sign_counts_only_if_it_holds_at_every_seed() -> None:
     profile = get_profile("smoke")
-    vit, resnet = profile.models["vit"], profile.models["resnet"]
+    vit, resnet = (report.chapter_models(profile)[f] for f in ("vit", "resnet"))
     conv = analysis(["stem", "conv"], [8, 8], [-2.0, -1.5], [1.0, 2.0])  # Conv: +100 %
 
     def vits(*msa_variances: float) -> list[dp.FeatureAnalysis]:
@@ -238,7 +242,8 @@ def test_the_chapter_trains_on_its_own_data(monkeypatch, tmp_path) -> None:
     own_data = SyntheticConfig(high_cue=0.2, background=0.1)
     frequency = dataclasses.replace(shared.frequency, synthetic=own_data, epochs=2)
     own = dataclasses.replace(shared, frequency=frequency)
-    assert shared.frequency_profile() is shared  # smoke: the shared models
+    smoke = shared.frequency_profile()  # smoke: the shared data, its own (post-act.) ResNet
+    assert (smoke.synthetic, smoke.train) == (shared.synthetic, shared.train)
     calls = []
 
     def recording(family, *, profile, image_size, seed=0):
@@ -256,6 +261,18 @@ def test_the_chapter_trains_on_its_own_data(monkeypatch, tmp_path) -> None:
     assert not torch.equal(images, ch.evaluation_set(shared)[0])  # the chapter's own data
 
 
+@pytest.mark.parametrize("name", ["smoke", "laptop", "gpu"])
+def test_the_chapter_reads_a_post_activation_resnet_and_the_shared_vits(name) -> None:
+    """The paper's Fig. 8 and 9 ResNets are post-activation; every other family is shared."""
+    profile = get_profile(name)
+    models = profile.frequency_profile().models
+    assert not create_model(models["resnet"]).config.preact
+    assert create_model(profile.models["resnet"]).config.preact  # chapters 01, 02, 04
+    assert {f: n for f, n in models.items() if f != "resnet"} == {
+        f: n for f, n in profile.models.items() if f != "resnet"
+    }
+
+
 def test_texture_band_and_describe_data_follow_the_chapters_data() -> None:
     laptop = get_profile("laptop")
     r0, r1 = laptop.frequency.synthetic.texture_frequency
@@ -263,7 +280,9 @@ def test_texture_band_and_describe_data_follow_the_chapters_data() -> None:
     text = report.describe_data(laptop)
     epochs = laptop.frequency_profile().train.epochs
     assert f"{epochs} epochs" in text and "Models trained for this chapter" in text
-    assert "shared models" in report.describe_data(get_profile("smoke"))
+    smoke = report.describe_data(get_profile("smoke"))
+    assert "shared data and recipe" in smoke and "resnet_post_tiny for the resnet" in smoke
+    assert "resnet_post_mini for the resnet (shared: resnet_mini)" in text
     assert report.texture_band(get_profile("gpu")) is None  # CIFAR: no texture cue
 
 
@@ -321,7 +340,7 @@ def test_feature_batches_use_a_model_per_seed(monkeypatch, tmp_path) -> None:
     def fake_trained_model(family, *, profile, image_size, seed=0):
         calls.append((family, seed))
         torch.manual_seed(seed)  # a different model per seed
-        name = profile.models[family]
+        name = profile.models[family]  # the chapter's profile (frequency_profile)
         model = create_model(name, image_size=image_size).eval()
         return TrainedModel(name, model, History(), tmp_path, 10, image_size)
 
@@ -332,7 +351,7 @@ def test_feature_batches_use_a_model_per_seed(monkeypatch, tmp_path) -> None:
     first, second = (batches["vit_tiny"][s][0].variance.values for s in (0, 1))
     assert not torch.equal(first, second)
     others = ch.seed_noise(profile).models  # C6: the second seed, at the verdict's magnitude
-    assert {n: len(v) for n, v in others.items()} == {"resnet_tiny": 1, "vit_tiny": 1}
+    assert {n: len(v) for n, v in others.items()} == {"resnet_post_tiny": 1, "vit_tiny": 1}
     assert others["vit_tiny"][0].magnitudes.tolist() == [report.main_magnitude(profile)]
     assert [len(v) for v in ch.noise_by_seed(profile).values()] == [2, 2]
 
@@ -344,7 +363,7 @@ def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
 
     def fake_trained_model(family, *, profile, image_size, seed=0):
         calls.append(family)
-        name = profile.models[family]
+        name = profile.models[family]  # the chapter's profile (frequency_profile)
         folder = tmp_path / name
         folder.mkdir(exist_ok=True)
         torch.manual_seed(0)
@@ -355,12 +374,13 @@ def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
     analyses = ch.feature_analysis(profile).models
     noise = ch.noise_robustness(profile)
     cues = ch.cue_reliance(profile)
-    assert set(analyses) == set(cues.models) == {profile.models[f] for f in ch.FAMILIES}
-    assert set(noise.models) == {profile.models[f] for f in ch.NOISE_FAMILIES}
+    models = report.chapter_models(profile)
+    assert set(analyses) == set(cues.models) == {models[f] for f in ch.FAMILIES}
+    assert set(noise.models) == {models[f] for f in ch.NOISE_FAMILIES}
     assert noise.models["vit_tiny"].drop.shape == (len(profile.frequency.noise_magnitudes), 2)
     assert noise.images == cues.images == noise.models["vit_tiny"].num_samples == 32
     assert noise.chance == cues.chance == 10.0
-    assert set(cues.models["resnet_tiny"]) == set(CUES)
+    assert set(cues.models["resnet_post_tiny"]) == set(CUES)
     batches = ch.feature_batches(profile).models
     assert set(map(len, ch.seed_noise(profile).models.values())) == {0}  # smoke: one seed
     computed = len(calls)  # models are loaded only to compute a step
@@ -372,7 +392,7 @@ def test_cached_steps_on_untrained_models(monkeypatch, tmp_path) -> None:
     torch.testing.assert_close(
         again["vit_tiny"].fourier.high_frequency, analyses["vit_tiny"].fourier.high_frequency
     )
-    assert set(batches) == {profile.models[f] for f in report.FILTER_FAMILIES}
+    assert set(batches) == {report.chapter_models(profile)[f] for f in report.FILTER_FAMILIES}
     assert len(batches["vit_tiny"]) == len(profile.seeds) == 1
     assert len(batches["vit_tiny"][0]) == 1  # 32 test images, batches of 64: the test set is one
     torch.testing.assert_close(  # seed 0's first batch is feature_analysis's

@@ -119,15 +119,13 @@ def test_read_cues_lists_the_cues_above_chance() -> None:
 
 def test_noise_glue_words_and_the_cross_comparison() -> None:
     profile = get_profile("smoke")
-    sweeps = {
-        profile.models["resnet"]: [sweep(8.0, 40.0)],
-        profile.models["vit"]: [sweep(8.0, 4.0)],
-    }
+    models = report.chapter_models(profile)
+    sweeps = {models["resnet"]: [sweep(8.0, 40.0)], models["vit"]: [sweep(8.0, 4.0)]}
     out = prose.noise_glue(profile, sweeps, chance=10.0)
     assert out["c6_cross"].startswith("The ResNet's normalised loss above ½π (0.50) is larger")
     assert out["c6_reading"].endswith('verdict "reproduced".')
     assert "30 % for the ResNet; 8 % for the ViT" in out["c6_magnitudes"]  # (8+40)/2 of 80
-    sweeps[profile.models["resnet"]] = [sweep(8.0, 40.0, clean=10.0)]  # at chance
+    sweeps[models["resnet"]] = [sweep(8.0, 40.0, clean=10.0)]  # at chance
     assert prose.noise_glue(profile, sweeps, chance=10.0)["c6_cross"] == ""
 
 
@@ -145,7 +143,7 @@ def test_every_glued_value_of_the_chapter_is_generated() -> None:
     profile = get_profile("smoke")
     vit, resnet = paper_like()
     local = analysis(["embed", "msa", "mlp"], [8, 8, 8], [-1.0, -1.1, -1.0], [1.0, 0.9, 1.0])
-    names = {f: profile.models[f] for f in ch.FAMILIES}
+    names = {f: report.chapter_models(profile)[f] for f in ch.FAMILIES}
     analyses = {names["vit"]: vit, names["resnet"]: resnet, names["local_vit"]: local}
     sweeps = {names[f]: [sweep(8.0, 4.0)] for f in ch.NOISE_FAMILIES}
     cues = {n: {"both": 90.0, "low": 80.0, "high": 20.0, "none": 10.0} for n in names.values()}

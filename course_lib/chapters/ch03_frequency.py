@@ -46,7 +46,12 @@ from course_lib.data import DatasetInfo
 from course_lib.experiments import TrainedModel, trained_model
 from course_lib.plots.frequency_chapter import PaperCurve
 from course_lib.report import Comparison
-from course_lib.report.frequency import FILTER_FAMILIES, main_magnitude, paper_comparison
+from course_lib.report.frequency import (
+    FILTER_FAMILIES,
+    chapter_models,
+    main_magnitude,
+    paper_comparison,
+)
 from course_lib.samples import cue_accuracies, evaluation_images
 from course_lib.steps import PerModel, cached_step
 
@@ -186,9 +191,10 @@ def _noise_sweeps(
     images, labels, info = evaluation_set(profile)
     batches = list(tensor_batches(images, labels, EVAL_BATCH))
     centers = profile.frequency.noise_centers
+    names = chapter_models(profile)
     sweeps = {
-        profile.models[f]: [noise_sweep(seed_runs[f].model, batches, centers, magnitudes)
-                            for seed_runs in runs]
+        names[f]: [noise_sweep(seed_runs[f].model, batches, centers, magnitudes)
+                   for seed_runs in runs]
         for f in NOISE_FAMILIES
     }  # fmt: skip
     return PerModel(sweeps, time.perf_counter() - start, 100 / info.num_classes, len(labels))

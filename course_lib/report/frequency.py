@@ -89,22 +89,35 @@ def describe_models(runs: Iterable[TrainedModel]) -> str:
     return "\n".join(lines)
 
 
+def chapter_models(profile: Profile) -> dict[str, str]:
+    """Family -> registered name of the chapter's models: the profile's, except where
+    ``frequency.models`` gives the chapter its own (:meth:`~Profile.frequency_profile`)."""
+    return profile.frequency_profile().models
+
+
 def describe_data(profile: Profile) -> str:
-    """Which data and epochs the chapter's models train with, against the shared models'."""
+    """Which models, data and epochs the chapter trains with, against the shared models'."""
     freq = profile.frequency_profile()
     shared = _epochs(profile.train.epochs)
+    own = [
+        f"{name} for the {family} (shared: {profile.models.get(family)})"
+        for family, name in chapter_models(profile).items()
+        if name != profile.models.get(family)
+    ]
+    models = f" Architectures of its own: {', '.join(own)}." if own else ""
     if profile.data != "synthetic":
-        return f"The shared models of chapters 01, 02 and 04 ({profile.data}, {shared})."
-    if freq == profile:
+        recipe = f"{profile.data}, {shared}"
+        return f"The shared data and recipe of chapters 01, 02 and 04 ({recipe}).{models}"
+    if (freq.synthetic, freq.train) == (profile.synthetic, profile.train):
         return (
-            f"The shared models of chapters 01, 02 and 04 ({shared} on the synthetic data): the "
-            f"{profile.name} profile sets no data of its own for this chapter."
+            f"The shared data and recipe of chapters 01, 02 and 04 ({shared} on the synthetic "
+            f"data): the {profile.name} profile sets no data of its own for this chapter.{models}"
         )
     a, b = dataclasses.asdict(freq.synthetic), dataclasses.asdict(profile.synthetic)
     changed = ", ".join(f"{k} {a[k]} (shared: {b[k]})" for k in a if a[k] != b[k])
     return (
         f"Models trained for this chapter: {_epochs(freq.train.epochs)} on synthetic data with "
-        f"{changed or 'the shared settings'}; the shared models train for {shared}."
+        f"{changed or 'the shared settings'}; the shared models train for {shared}.{models}"
     )
 
 
@@ -240,7 +253,8 @@ def paper_comparison(
     ``chance`` is the chance accuracy (%) of the noise test. The C6 row needs the ResNet's and
     the ViT's sweeps and is left out without them.
     """
-    pooled = [profile.models[f] for f in FILTER_FAMILIES]
+    models = chapter_models(profile)
+    pooled = [models[f] for f in FILTER_FAMILIES]
     fourier, variance = (kind_changes(batches, pooled, s) for s in ("fourier", "variance"))
     first = next(iter(fourier.values()))
     n, seeds = first.batches, len(first.seed_means)
@@ -258,7 +272,7 @@ def paper_comparison(
             change_verdict(fourier),
         )
     ]
-    resnet, vit = profile.models["resnet"], profile.models["vit"]
+    resnet, vit = models["resnet"], models["vit"]
     if resnet in sweeps and vit in sweeps:
         magnitude = main_magnitude(profile)
         res, vit_ = (seed_drops(sweeps, n, chance, magnitude) for n in (resnet, vit))
@@ -343,6 +357,7 @@ __all__ = [
     "c6_verdict",
     "change_text",
     "change_verdict",
+    "chapter_models",
     "describe_data",
     "describe_models",
     "format_change",

@@ -32,6 +32,7 @@ from course_lib.report.frequency import (
     c6_verdict,
     change_text,
     change_verdict,
+    chapter_models,
     format_change,
     kind_changes,
     main_magnitude,
@@ -65,10 +66,11 @@ def feature_glue(
     ``tilt_blocks``, ``c7_blocks``) and what the verdict rests on (``c5_reading``,
     ``c7_reading``), from every seed and test batch of ``batches`` (None: ``analyses``
     alone)."""
-    names = {f: n for f, n in profile.models.items() if n in analyses}
+    models = chapter_models(profile)
+    names = {f: n for f, n in models.items() if n in analyses}
     changes = block_changes({n: analyses[n] for n in names.values()})
-    vit = analyses[profile.models["vit"]].fourier
-    pooled = [profile.models[f] for f in FILTER_FAMILIES]
+    vit = analyses[models["vit"]].fourier
+    pooled = [models[f] for f in FILTER_FAMILIES]
     batches = batches or {n: [[analyses[n]]] for n in pooled}
     return {
         "grid": f"{vit.sizes[-1]}×{vit.sizes[-1]}",
@@ -174,7 +176,7 @@ def noise_glue(
         "chance": f"{chance:g} %",
     }
     drops, lines = {}, []
-    for family, name in profile.models.items():
+    for family, name in chapter_models(profile).items():
         if name in sweeps:
             sweep = sweeps[name][0]
             drops[family] = seed_drops(sweeps, name, chance, magnitude)
@@ -260,11 +262,11 @@ def cue_glue(
 ) -> dict[str, str]:
     """Which cue each model reads (``cue_<family>``), and the ViT's texture-only accuracy
     against chance (``cue_vit_high``), from ``images`` test images per cue set."""
-    out = {}
-    for family, name in profile.models.items():
+    out, models = {}, chapter_models(profile)
+    for family, name in models.items():
         if name in cues:
             out[f"cue_{family}"] = cue_sentence(family, cues[name], chance, images)
-    vit = cues.get(profile.models["vit"])
+    vit = cues.get(models["vit"])
     if vit is not None:
         where = versus_chance(vit["high"] / 100, chance / 100, images)
         out["cue_vit_high"] = f"{vit['high']:.0f} % ({where}, chance {chance:g} %)"
