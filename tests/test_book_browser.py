@@ -36,9 +36,13 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """Build the book in the smoke profile into a temporary folder; serve it on localhost."""
+    """Build the book in the smoke profile into a temporary folder; serve it on localhost.
+
+    Results go to ``COURSE_TEST_BOOK_CACHE`` where the test command sets it (its own fresh
+    cache, which the notebooks under nbval read after this build), else to a fresh folder."""
     out = tmp_path_factory.mktemp("book")
-    env = {**os.environ, "COURSE_PROFILE": "smoke", "COURSE_CACHE": str(out / "cache")}
+    cache = os.environ.get("COURSE_TEST_BOOK_CACHE") or str(out / "cache")
+    env = {**os.environ, "COURSE_PROFILE": "smoke", "COURSE_CACHE": cache}
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(ROOT), "--path-output", str(out), "--warningiserror", "-q"]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
