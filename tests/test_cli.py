@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from course_lib.models import list_models
+
 
 def test_models_lists_names_and_parameter_counts(cli):
     code, out, _ = cli("models", "*_tiny")
@@ -58,7 +60,9 @@ def test_unknown_profile_is_refused(cli, monkeypatch):
 
 def test_check_runs_every_tiny_model(cli):
     code, out, _ = cli("check")
-    assert code == 0 and out.count("forward ok") == 4 and out.rstrip().endswith("ready")
+    tiny = list_models("*_tiny")
+    assert len(tiny) == 5 and all(f"{name} " in out for name in tiny)  # four families + post-act.
+    assert code == 0 and out.count("forward ok") == 5 and out.rstrip().endswith("ready")
 
 
 def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
