@@ -55,6 +55,27 @@ def test_filter_reading_names_what_holds() -> None:
     assert "the MSA and Conv changes are about equal" in equal
 
 
+def test_tilt_reading_tells_a_change_of_the_mean_from_filtering() -> None:
+    def kinds(**values):  # kind -> (mean, interval)
+        return {k: report.KindChange(m, i, 15) for k, (m, i) in values.items()}
+
+    fourier = kinds(
+        msa=(-0.22, (-0.24, -0.21)), conv=(-0.19, (-0.2, -0.17)), mlp=(-0.03, (-0.04, 0.01))
+    )
+    flat = kinds(msa=(-0.001, (-0.002, 0.001)), conv=(-0.01, (-0.04, 0.02)), mlp=(0.0, (-0.1, 0.1)))
+    text = prose.tilt_reading(flat, fourier)
+    assert "MSA (-0.001 [-0.002, +0.001]), Conv (" in text and "leave the tilt within noise" in text
+    # the MLP's change against DC is itself within noise: only MSA and Conv changed the mean
+    assert text.endswith("So the change of the MSA and Conv blocks against DC, which is beyond "
+                         "noise, is a change of the maps' mean, not filtering.")  # fmt: skip
+    blur = kinds(msa=(-0.3, (-0.4, -0.2)), conv=(0.2, (0.1, 0.3)), mlp=(0.0, (-0.1, 0.1)))
+    text = prose.tilt_reading(blur, fourier)
+    assert "MSA lowers the tilt beyond noise (-0.3 [-0.4, -0.2]: a blur)" in text
+    assert "Conv raises the tilt beyond noise (+0.2 [+0.1, +0.3]: a sharpening)" in text
+    assert "MLP (+0 [-0.1, +0.1]) leaves the tilt within noise" in text
+    assert "change of the maps' mean" not in text  # the MLP's change against DC is not beyond
+
+
 @pytest.mark.parametrize(
     ("low", "high", "word"),
     [(0.1, 0.5, "larger at high"), (0.5, 0.1, "smaller at high"), (0.2, 0.2, "the same")],

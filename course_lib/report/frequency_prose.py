@@ -39,7 +39,7 @@ from course_lib.report.frequency import (
     percent,
     seed_drops,
 )
-from course_lib.report.prose import compare, ratio, sign_word, versus_chance
+from course_lib.report.prose import and_join, compare, ratio, sign_word, versus_chance
 from course_lib.report.verdicts import (
     NOT,
     PARTLY,
@@ -64,21 +64,23 @@ def feature_glue(
     """C5 and C7 in words, for ``myst_nb.glue``: the ViT's grid (``grid``, ``points``), what each
     kind of block does per model on the paper's one test batch ``analyses`` (``c5_blocks``,
     ``tilt_blocks``, ``c7_blocks``) and what the verdict rests on (``c5_reading``,
-    ``c7_reading``), from every seed and test batch of ``batches`` (None: ``analyses``
-    alone)."""
+    ``tilt_reading``, ``c7_reading``), from every seed and test batch of ``batches`` (None:
+    ``analyses`` alone)."""
     models = chapter_models(profile)
     names = {f: n for f, n in models.items() if n in analyses}
     changes = block_changes({n: analyses[n] for n in names.values()})
     vit = analyses[models["vit"]].fourier
     pooled = [models[f] for f in FILTER_FAMILIES]
     batches = batches or {n: [[analyses[n]]] for n in pooled}
+    fourier = kind_changes(batches, pooled, "fourier")
     return {
         "grid": f"{vit.sizes[-1]}×{vit.sizes[-1]}",
         "points": str(len(vit.delta[-1])),
         "c5_blocks": block_text(changes.fourier, names),
         "tilt_blocks": block_text(changes.tilt, names, "the tilt"),
         "c7_blocks": block_text(changes.variance, names, "the variance", VARIANCE),
-        "c5_reading": filter_reading(kind_changes(batches, pooled, "fourier"), FOURIER),
+        "c5_reading": filter_reading(fourier, FOURIER),
+        "tilt_reading": tilt_reading(kind_changes(batches, pooled, "tilt"), fourier),
         "c7_reading": filter_reading(kind_changes(batches, pooled, "variance"), VARIANCE),
     }
 
@@ -157,8 +159,42 @@ def filter_reading(changes: Mapping[str, KindChange], style: tuple[str, str] = F
     return text
 
 
+def tilt_reading(tilt: Mapping[str, KindChange], fourier: Mapping[str, KindChange]) -> str:
+    """What the pooled blocks of each kind do to the tilt over every test batch and seed, and
+    what that says of their change against DC (``fourier``): a kind whose tilt change stays
+    within its interval over the batches at some seed, while its change against DC does not,
+    changed the maps' mean, not the shape of their spectrum."""
+    kinds = [k for k in PAPER_SIGNS if k in tilt]
+    shaped = {
+        k: sign
+        for k in kinds
+        for sign in (-1, 1)
+        if sign_holds(tilt[k].mean, tilt[k].interval, sign)
+    }
+    clauses = [
+        f"{KIND_LABELS[k]} {'lower' if sign < 0 else 'raise'}s the tilt beyond noise "
+        f"({change_text(tilt[k])}: {'a blur' if sign < 0 else 'a sharpening'})"
+        for k, sign in shaped.items()
+    ]
+    flat = [k for k in kinds if k not in shaped]
+    if flat:
+        verb = "leaves" if len(flat) == 1 else "leave"
+        clauses.append(f"{_listed(flat, tilt, FOURIER)} {verb} the tilt within noise")
+    text = "; ".join(clauses) + "."
+    mean_only = [
+        k for k in flat if any(sign_holds(fourier[k].mean, fourier[k].interval, s) for s in (-1, 1))
+    ]
+    if mean_only:
+        names = and_join([KIND_LABELS[k] for k in mean_only])
+        text += (
+            f" So the change of the {names} blocks against DC, which is beyond noise, is a "
+            "change of the maps' mean, not filtering."
+        )
+    return text
+
+
 def _listed(kinds: Sequence[str], changes: Mapping[str, KindChange], style: tuple[str, str]):
-    return " and ".join(f"{KIND_LABELS[k]} ({change_text(changes[k], style)})" for k in kinds)
+    return and_join([f"{KIND_LABELS[k]} ({change_text(changes[k], style)})" for k in kinds])
 
 
 def noise_glue(
