@@ -112,14 +112,12 @@ class Profile:
         """The profile chapter 03 trains its models with: this one, with the chapter's own
         models, synthetic data and epochs where ``frequency`` sets them (claims C5–C7)."""
         f = self.frequency
-        own_data = self.data == "synthetic" and (f.synthetic is not None or f.epochs is not None)
-        if not own_data and self.models | f.models == self.models:
-            return self
-        prof = dataclasses.replace(self, models=self.models | f.models)
-        if not own_data:
-            return prof
+        models = self.models | f.models
+        if self.data != "synthetic" or (f.synthetic is None and f.epochs is None):
+            return self if models == self.models else dataclasses.replace(self, models=models)
         train = dataclasses.replace(self.train, epochs=f.epochs or self.train.epochs)
-        return dataclasses.replace(prof, synthetic=f.synthetic or self.synthetic, train=train)
+        synthetic = f.synthetic or self.synthetic
+        return dataclasses.replace(self, models=models, synthetic=synthetic, train=train)
 
 
 _TINY = {"resnet": "resnet_tiny", "vit": "vit_tiny", "local_vit": "local_vit_tiny",

@@ -101,7 +101,7 @@ def describe_data(profile: Profile) -> str:
     shared = _epochs(profile.train.epochs)
     own = [
         f"{name} for the {family} (shared: {profile.models.get(family)})"
-        for family, name in chapter_models(profile).items()
+        for family, name in freq.models.items()
         if name != profile.models.get(family)
     ]
     models = f" Architectures of its own: {', '.join(own)}." if own else ""

@@ -165,12 +165,7 @@ def tilt_reading(tilt: Mapping[str, KindChange], fourier: Mapping[str, KindChang
     within its interval over the batches at some seed, while its change against DC does not,
     changed the maps' mean, not the shape of their spectrum."""
     kinds = [k for k in PAPER_SIGNS if k in tilt]
-    shaped = {
-        k: sign
-        for k in kinds
-        for sign in (-1, 1)
-        if sign_holds(tilt[k].mean, tilt[k].interval, sign)
-    }
+    shaped = {k: sign for k in kinds if (sign := _sign_beyond_noise(tilt[k]))}
     clauses = [
         f"{KIND_LABELS[k]} {'lower' if sign < 0 else 'raise'}s the tilt beyond noise "
         f"({change_text(tilt[k])}: {'a blur' if sign < 0 else 'a sharpening'})"
@@ -181,9 +176,7 @@ def tilt_reading(tilt: Mapping[str, KindChange], fourier: Mapping[str, KindChang
         verb = "leaves" if len(flat) == 1 else "leave"
         clauses.append(f"{_listed(flat, tilt, FOURIER)} {verb} the tilt within noise")
     text = "; ".join(clauses) + "."
-    mean_only = [
-        k for k in flat if any(sign_holds(fourier[k].mean, fourier[k].interval, s) for s in (-1, 1))
-    ]
+    mean_only = [k for k in flat if _sign_beyond_noise(fourier[k])]
     if mean_only:
         names = and_join([KIND_LABELS[k] for k in mean_only])
         text += (
@@ -191,6 +184,11 @@ def tilt_reading(tilt: Mapping[str, KindChange], fourier: Mapping[str, KindChang
             "change of the maps' mean, not filtering."
         )
     return text
+
+
+def _sign_beyond_noise(change: KindChange) -> int:
+    """−1 or +1 where the change has that sign beyond its intervals (:func:`sign_holds`), else 0."""
+    return next((sign for sign in (-1, 1) if sign_holds(change.mean, change.interval, sign)), 0)
 
 
 def _listed(kinds: Sequence[str], changes: Mapping[str, KindChange], style: tuple[str, str]):
