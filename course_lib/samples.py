@@ -3,6 +3,7 @@
 - :func:`training_batches`: shuffled, augmented training batches (Hessian spectra, surfaces);
 - :func:`evaluation_images`: test images as tensors, optionally with a cue removed (noise, cues);
 - :func:`evaluation_loader`: the test set in fixed order (lesions, accuracy under noise);
+- :func:`training_set_loader`: the training set as it is, unaugmented (the fit to the images);
 - :func:`cue_accuracies`: every model's accuracy on each cue-removal test set (which cue it reads).
 """
 
@@ -91,6 +92,19 @@ def evaluation_loader(profile: Profile, n: int | None = None) -> DataLoader:
     return DataLoader(dataset, batch_size=profile.train.batch_size, shuffle=False)
 
 
+def training_set_loader(profile: Profile, batch_size: int = 500) -> DataLoader:
+    """The profile's whole training set in fixed order, without crops, flips or mixing: the
+    images the models were trained on as they are, not as the training objective saw them."""
+    dataset, _ = get_dataset(
+        profile.data,
+        train=True,
+        n=profile.n_train,
+        image_size=profile.image_size,
+        synthetic_config=profile.synthetic,
+    )
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False)
+
+
 def cue_accuracies(
     models: Mapping[str, nn.Module],
     profile: Profile,
@@ -119,4 +133,10 @@ def cue_accuracies(
     return PerModel(result, time.perf_counter() - start, 100 / info.num_classes, len(images))
 
 
-__all__ = ["cue_accuracies", "evaluation_images", "evaluation_loader", "training_batches"]
+__all__ = [
+    "cue_accuracies",
+    "evaluation_images",
+    "evaluation_loader",
+    "training_batches",
+    "training_set_loader",
+]

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from course_lib.chapters import ch01_inductive_bias as ch01
 from course_lib.chapters import precompute_steps
 from course_lib.config import get_profile
+from course_lib.data import get_dataset
 from course_lib.experiments import TrainedModel
 from course_lib.models import create_model
 from course_lib.plots.inductive_bias import (
@@ -29,6 +30,7 @@ from course_lib.plots.inductive_bias import (
 from course_lib.report import cues as cues_report
 from course_lib.report import inductive_bias as report
 from course_lib.report.inductive_bias import RunRecord
+from course_lib.samples import training_set_loader
 from course_lib.train import History
 from course_lib.widgets.inductive_bias import (
     ModelGeometry,
@@ -250,6 +252,24 @@ def test_cue_reliance_tests_the_c1_families_at_seed_0(fake_trained_model):
     assert ch01.cue_reliance(get_profile("gpu")).models == {}  # CIFAR: no cue sets, no training
 
 
+def test_image_fit_evaluates_every_c1_family_at_every_seed_on_unaugmented_images(
+    fake_trained_model,
+):
+    profile = get_profile("smoke", n_train=60, seeds=(0, 2))
+    fit = ch01.image_fit(profile, refresh=True)
+    assert [(family, kw) for family, _, _, kw in fake_trained_model] == [
+        (f, kw) for f in ch01.C1_FAMILIES for kw in ({}, {"seed": 2})
+    ]
+    assert set(fit.models) == {profile.models[f] for f in ch01.C1_FAMILIES}
+    assert fit.images == 60 and all(len(runs) == 2 for runs in fit.models.values())
+    assert all(m.count == 60 and 0 < m.nll < 5 for runs in fit.models.values() for m in runs)
+    # the images as they are, in fixed order: the dataset's own first images, unaugmented
+    images, labels = next(iter(training_set_loader(profile)))
+    dataset, _ = get_dataset("synthetic", train=True, n=60, synthetic_config=profile.synthetic)
+    assert torch.equal(images, dataset.tensors[0][: len(images)])
+    assert torch.equal(labels, dataset.tensors[1][: len(labels)])
+
+
 CUES = {
     "resnet_tiny": {"both": 72.0, "low": 20.0, "high": 70.0, "none": 10.0},
     "local_vit_tiny": {"both": 33.0, "low": 30.0, "high": 10.0, "none": 10.0},
@@ -278,6 +298,7 @@ def test_steps_are_registered():
     assert "ch01_inductive_bias.fraction_sweep" in steps
     assert "ch01_inductive_bias.seed_runs" in steps
     assert "ch01_inductive_bias.cue_reliance" in steps
+    assert "ch01_inductive_bias.image_fit" in steps
 
 
 # --- figures and the widget --------------------------------------------------------------------

@@ -10,6 +10,9 @@
   ``profile.data_fractions`` with the same number of optimisation steps for every fraction.
 - :func:`cue_reliance` tests which of the synthetic data's two cues each C1 family learned
   (seed 0): a ViT that learned neither would explain a C1 or C2 row that does not show.
+- :func:`image_fit` measures each C1 family's NLL and error on its training images as they are
+  (no crops, no mixing): beside the paper's train NLL on the mixed objective, it tells a model
+  that fits its images worse from one that fits only the mixed batches worse.
 - :func:`c1_comparisons` / :func:`c2_comparisons` turn the measured values into the rows of the
   "paper vs. this run" box, with verdicts from :mod:`course_lib.report.verdicts`.
 
@@ -24,12 +27,14 @@ over the training set at the final weights (:func:`course_lib.train.augmented_pa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 
+from course_lib.analysis.evaluation import Metrics, evaluate
 from course_lib.chapters import precompute_step
 from course_lib.config import Profile, as_profile
-from course_lib.experiments import trained_model
+from course_lib.experiments import resolve_model_name, trained_model
 from course_lib.plots.style import family_label
 from course_lib.report import Comparison
 from course_lib.report.inductive_bias import (
@@ -41,9 +46,10 @@ from course_lib.report.inductive_bias import (
     seed_spread,
     spread_text,
 )
+from course_lib.report.objective import image_fit_reading
 from course_lib.report.prose import num
 from course_lib.report.verdicts import order_verdict, same_order_verdict, trend_verdict
-from course_lib.samples import cue_accuracies
+from course_lib.samples import cue_accuracies, training_set_loader
 from course_lib.steps import PerModel, cached_step
 
 #: Paper Fig. 5a (CIFAR-100, ≈ read from the figure): test error (%) and train NLL on augmented
@@ -126,6 +132,35 @@ def cue_reliance(profile: Profile) -> PerModel[dict[str, float]]:
         return PerModel({}, float("nan"))
     runs = [trained_model(family, profile=profile) for family in C1_FAMILIES]
     return cue_accuracies({run.name: run.model for run in runs}, profile)
+
+
+@precompute_step
+@cached_step
+def image_fit(profile: Profile) -> PerModel[list[Metrics]]:
+    """NLL and error of each C1 family at every seed of ``profile.seeds`` on the whole training
+    set as it is: no crops, no mixup/CutMix, no label smoothing (``{model name: [Metrics per
+    seed]}``). The paper's train NLL is the mixed objective; this is the fit to the images."""
+    start = time.perf_counter()
+    loader = training_set_loader(profile)
+    result = {
+        resolve_model_name(family, profile): [
+            evaluate(trained_model(family, profile=profile, seed=s).model, loader)
+            for s in profile.seeds
+        ]
+        for family in C1_FAMILIES
+    }
+    return PerModel(result, time.perf_counter() - start, images=len(loader.dataset))
+
+
+def image_fit_text(profile: Profile | str | None = None) -> str:
+    """Chapter 01's reading of :func:`image_fit` beside the paper's train NLL of the same runs
+    (:func:`seed_runs`): does the local ViT fit its images worse, or only the mixed batches?"""
+    prof = as_profile(profile)
+    by_seed, fit = seed_runs(prof), image_fit(prof).models
+    return image_fit_reading(
+        {f: [r.final.train_nll for r in by_seed[f]] for f in C1_FAMILIES},
+        {f: fit[resolve_model_name(f, prof)] for f in C1_FAMILIES},
+    )
 
 
 def c1_comparisons(by_seed: Mapping[str, Sequence[RunRecord]]) -> list[Comparison]:
@@ -231,5 +266,7 @@ __all__ = [
     "cue_reliance",
     "family_runs",
     "fraction_sweep",
+    "image_fit",
+    "image_fit_text",
     "seed_runs",
 ]
