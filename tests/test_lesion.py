@@ -16,6 +16,7 @@ from course_lib.analysis.lesion import (
     residual_units,
 )
 from course_lib.models import create_model
+from course_lib.models.post_activation import PostActResidual
 from tests.tiny_models import TinyConvNet
 
 
@@ -42,6 +43,8 @@ def _without_branch(model: nn.Module, name: str) -> nn.Module:
     block = copy_.get_submodule(name)
     if isinstance(block, (BasicBlock, Bottleneck)):  # relu(identity); input is already >= 0
         new = nn.Sequential(block.downsample, nn.ReLU()) if block.downsample else nn.Identity()
+    elif isinstance(block, PostActResidual):  # ours, post-activation: relu(shortcut(x))
+        new = nn.Sequential(block.shortcut, nn.ReLU())
     elif hasattr(block, "shortcut"):
         new = ShortcutOnly(block)
     else:  # transformer sub-block: x + branch(norm(x)) -> x
@@ -60,6 +63,7 @@ def _warm_batchnorm(model: nn.Module, x: Tensor) -> nn.Module:
 
 MODELS = {
     "resnet_tiny": dict(),
+    "resnet_post_tiny": dict(),  # post-activation: relu(shortcut(x)), projections conv + BN
     "alternet_tiny": dict(),
     "resnet_tiny_strided_msa": dict(msa_blocks=(0, 0, 1)),  # MSA block with a 1×1 projection
     "vit_tiny": dict(),

@@ -14,6 +14,9 @@ block returns exactly its shortcut path):
   ``skip``, i.e. its input, or — where the block changes the shape (stride 2 or a new width) —
   the strided 1×1 projection of its pre-activated input, which is the only way to keep the
   signal flowing to the next stage;
+- our post-activation conv blocks (``PostActBlock``, ``PostActBottleneck``, chapter 03's
+  ResNet) compute ``relu(shortcut + drop_path(branch))``: the lesioned block returns
+  ``relu(shortcut)``, as torchvision's blocks below do;
 - our transformer sub-blocks (``AttentionResidual`` "msa", ``MlpResidual`` "mlp") return their
   input ``x`` instead of ``x + branch(norm(x))``;
 - torchvision's ``BasicBlock`` / ``Bottleneck`` compute ``relu(branch + identity)``: the output
