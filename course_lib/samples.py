@@ -2,8 +2,8 @@
 
 - :func:`training_batches`: shuffled, augmented training batches (Hessian spectra, surfaces);
 - :func:`evaluation_images`: test images as tensors, optionally with a cue removed (noise, cues);
-- :func:`evaluation_loader`: the test set in fixed order (lesions, accuracy under noise);
-- :func:`training_set_loader`: the training set as it is, unaugmented (the fit to the images);
+- :func:`evaluation_loader`: the test set in fixed order (lesions, accuracy under noise), or the
+  training set as it is, unaugmented (the fit to the images);
 - :func:`cue_accuracies`: every model's accuracy on each cue-removal test set (which cue it reads).
 """
 
@@ -78,31 +78,24 @@ def evaluation_images(
     return images, labels.long(), info
 
 
-def evaluation_loader(profile: Profile, n: int | None = None) -> DataLoader:
-    """The profile's test set (its first ``n`` images if given), in fixed order."""
+def evaluation_loader(
+    profile: Profile, n: int | None = None, *, train: bool = False, batch_size: int | None = None
+) -> DataLoader:
+    """The profile's test set (its first ``n`` images if given), in fixed order.
+
+    ``train=True``: the training set instead, as it is: without crops, flips or mixing, the
+    images the models were trained on, not as the training objective saw them.
+    """
     dataset, _ = get_dataset(
         profile.data,
-        train=False,
-        n=profile.n_test,
+        train=train,
+        n=profile.n_train if train else profile.n_test,
         image_size=profile.image_size,
         synthetic_config=profile.synthetic,
     )
     if n is not None and n < len(dataset):
         dataset = Subset(dataset, range(n))
-    return DataLoader(dataset, batch_size=profile.train.batch_size, shuffle=False)
-
-
-def training_set_loader(profile: Profile, batch_size: int = 500) -> DataLoader:
-    """The profile's whole training set in fixed order, without crops, flips or mixing: the
-    images the models were trained on as they are, not as the training objective saw them."""
-    dataset, _ = get_dataset(
-        profile.data,
-        train=True,
-        n=profile.n_train,
-        image_size=profile.image_size,
-        synthetic_config=profile.synthetic,
-    )
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    return DataLoader(dataset, batch_size=batch_size or profile.train.batch_size, shuffle=False)
 
 
 def cue_accuracies(
@@ -138,5 +131,4 @@ __all__ = [
     "evaluation_images",
     "evaluation_loader",
     "training_batches",
-    "training_set_loader",
 ]

@@ -30,7 +30,7 @@ from course_lib.plots.inductive_bias import (
 from course_lib.report import cues as cues_report
 from course_lib.report import inductive_bias as report
 from course_lib.report.inductive_bias import RunRecord
-from course_lib.samples import training_set_loader
+from course_lib.samples import evaluation_loader
 from course_lib.train import History
 from course_lib.widgets.inductive_bias import (
     ModelGeometry,
@@ -264,7 +264,7 @@ def test_image_fit_evaluates_every_c1_family_at_every_seed_on_unaugmented_images
     assert fit.images == 60 and all(len(runs) == 2 for runs in fit.models.values())
     assert all(m.count == 60 and 0 < m.nll < 5 for runs in fit.models.values() for m in runs)
     # the images as they are, in fixed order: the dataset's own first images, unaugmented
-    images, labels = next(iter(training_set_loader(profile)))
+    images, labels = next(iter(evaluation_loader(profile, train=True)))
     dataset, _ = get_dataset("synthetic", train=True, n=60, synthetic_config=profile.synthetic)
     assert torch.equal(images, dataset.tensors[0][: len(images)])
     assert torch.equal(labels, dataset.tensors[1][: len(labels)])

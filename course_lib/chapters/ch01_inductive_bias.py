@@ -49,7 +49,7 @@ from course_lib.report.inductive_bias import (
 from course_lib.report.objective import image_fit_reading
 from course_lib.report.prose import num
 from course_lib.report.verdicts import order_verdict, same_order_verdict, trend_verdict
-from course_lib.samples import cue_accuracies, training_set_loader
+from course_lib.samples import cue_accuracies, evaluation_loader
 from course_lib.steps import PerModel, cached_step
 
 #: Paper Fig. 5a (CIFAR-100, ≈ read from the figure): test error (%) and train NLL on augmented
@@ -141,7 +141,7 @@ def image_fit(profile: Profile) -> PerModel[list[Metrics]]:
     set as it is: no crops, no mixup/CutMix, no label smoothing (``{model name: [Metrics per
     seed]}``). The paper's train NLL is the mixed objective; this is the fit to the images."""
     start = time.perf_counter()
-    loader = training_set_loader(profile)
+    loader = evaluation_loader(profile, train=True, batch_size=500)
     result = {
         resolve_model_name(family, profile): [
             evaluate(trained_model(family, profile=profile, seed=s).model, loader)
