@@ -29,7 +29,9 @@ class TrainSettings:
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
-    augment: str = "basic"  # "none", "crop", "basic" (crop + flip) or "strong" (+ RandAugment)
+    # "none", "crop" (black padding), "crop_reflect" (reflected padding), "basic" (crop + flip)
+    # or "strong" (+ RandAugment)
+    augment: str = "basic"
     mix: bool = False  # mixup/CutMix, as in the paper's recipe
     channels_last: bool = False  # NHWC memory format (faster convolutions on GPUs)
     # torch.compile: False, True, or a mode; "reduce-overhead" (CUDA graphs) trained the paper's
@@ -158,13 +160,18 @@ PROFILES: dict[str, Profile] = {
         # The paper's objective (mixup/CutMix, label smoothing 0.1) at laptop scale. Random crops
         # translate the whole layout; no flips: a flip mirrors the class layout (the ViT's cue)
         # but maps the plaid texture (the ResNet's cue) onto itself, a handicap for one family.
+        # The strip a crop uncovers is filled by reflection, not with the paper's black: on our
+        # position-coded layout a black strip tells a globally attending model how far the
+        # layout moved. Models trained with it (an earlier build) erred on 50 % of their
+        # training images shifted with a black strip against 71 % with a reflected one or none
+        # (vit_mini; 3×3 local ViT 61 % against 68 / 65 %): a cue no test image carries.
         train=TrainSettings(
             epochs=4,
             batch_size=128,
             lr=2e-3,
             warmup_epochs=0.5,
             label_smoothing=0.1,
-            augment="crop",
+            augment="crop_reflect",
             mix=True,
         ),  # fmt: skip
         data_fractions=(0.1, 0.3, 1.0),  # each fraction costs a full run (equal steps)

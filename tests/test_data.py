@@ -30,6 +30,7 @@ from course_lib.data import (
     synthetic_examples,
     synthetic_prototypes,
 )
+from course_lib.data.transforms import image_transform
 from tests.fake_cifar import write_cifar
 
 SMALL = SyntheticConfig(num_classes=4, image_size=16)
@@ -335,12 +336,30 @@ def test_loader_fraction_and_test_order() -> None:
     assert cuda_train.pin_memory
 
 
-@pytest.mark.parametrize("augment", ["none", "basic", "strong"])
+@pytest.mark.parametrize("augment", ["none", "crop_reflect", "basic", "strong"])
 def test_augmentations_keep_shapes(augment: str) -> None:
     dataset, _ = get_dataset("synthetic", train=True, n=20, augment=augment, image_size=64)
     image, label = dataset[0]
     assert image.shape == (3, 64, 64) and image.dtype == torch.float32
     assert isinstance(int(label), int)
+
+
+@pytest.mark.parametrize(("augment", "mode"), [("crop", "constant"), ("crop_reflect", "reflect")])
+def test_crops_shift_the_whole_image_and_fill_the_strip_as_named(augment: str, mode: str) -> None:
+    torch.manual_seed(0)
+    image = 0.2 + 0.6 * torch.rand(3, 16, 16)  # no pixel is black
+    padded = torch.nn.functional.pad(image[None], (2, 2, 2, 2), mode=mode)[0]
+    shifts = {(dy, dx): padded[:, dy : dy + 16, dx : dx + 16] for dy in range(5) for dx in range(5)}
+    transform = image_transform(augment, 16, (0.0,) * 3, (1.0,) * 3, from_pil=False)
+    seen = set()
+    for _ in range(60):
+        out = transform(image)
+        match = [s for s, view in shifts.items() if torch.equal(out, view)]
+        assert len(match) == 1, "every output is one shift of the padded image"
+        seen.add(match[0])
+        # the strip a shift uncovers is black with "crop", the image's own reflection otherwise
+        assert bool((out == 0).any()) == (augment == "crop" and match[0] != (2, 2))
+    assert len(seen) > 5  # the shift is random
 
 
 def test_mix_transform_gives_soft_labels() -> None:

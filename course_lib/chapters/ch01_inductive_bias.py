@@ -11,8 +11,8 @@
 - :func:`cue_reliance` tests which of the synthetic data's two cues each C1 family learned
   (seed 0): a ViT that learned neither would explain a C1 or C2 row that does not show.
 - :func:`image_fit` measures each C1 family's NLL and error on its training images as they are
-  (no crops, no mixing): beside the paper's train NLL on the mixed objective, it tells a model
-  that fits its images worse from one that fits only the mixed batches worse.
+  (no crops, no mixing): beside the paper's train NLL on the augmented batches, it tells a
+  model that fits its images worse from one that fits only the augmented batches worse.
 - :func:`c1_comparisons` / :func:`c2_comparisons` turn the measured values into the rows of the
   "paper vs. this run" box, with verdicts from :mod:`course_lib.report.verdicts`.
 
@@ -139,7 +139,7 @@ def cue_reliance(profile: Profile) -> PerModel[dict[str, float]]:
 def image_fit(profile: Profile) -> PerModel[list[Metrics]]:
     """NLL and error of each C1 family at every seed of ``profile.seeds`` on the whole training
     set as it is: no crops, no mixup/CutMix, no label smoothing (``{model name: [Metrics per
-    seed]}``). The paper's train NLL is the mixed objective; this is the fit to the images."""
+    seed]}``). The paper's train NLL is the training objective; this is the fit to the images."""
     start = time.perf_counter()
     loader = evaluation_loader(profile, train=True, batch_size=500)
     result = {
@@ -154,7 +154,7 @@ def image_fit(profile: Profile) -> PerModel[list[Metrics]]:
 
 def image_fit_text(profile: Profile | str | None = None) -> str:
     """Chapter 01's reading of :func:`image_fit` beside the paper's train NLL of the same runs
-    (:func:`seed_runs`): does the local ViT fit its images worse, or only the mixed batches?"""
+    (:func:`seed_runs`): does the local ViT fit its images worse, or only the augmented ones?"""
     prof = as_profile(profile)
     by_seed, fit = seed_runs(prof), image_fit(prof).models
     return image_fit_reading(

@@ -376,7 +376,8 @@ def get_dataset(
         cues: synthetic only — which class cues the images carry (``"both"``, ``"low"``, ``"high"``,
             ``"none"``; see ``course_lib.data.synthetic``).
         n: synthetic: number of images; others: keep a class-balanced seeded subset of about ``n``.
-        augment: ``"none"``, ``"crop"`` (random crop), ``"basic"`` (crop + flip) or
+        augment: ``"none"``, ``"crop"`` (random crop, black padding), ``"crop_reflect"`` (the same
+            shift, reflected padding), ``"basic"`` (crop + flip) or
             ``"strong"`` (+ RandAugment).
         seed: seeds the 80/20 split of a single image folder and the subset of ``n`` images. It does
             not change the synthetic images: like a downloaded dataset they are fixed, by

@@ -1,7 +1,9 @@
 """Augmentations: the DeiT-style recipe of the paper's official CIFAR runs.
 
-``"crop"`` is a random crop with padding (a translation of the whole image), ``"basic"`` adds a
-horizontal flip, ``"strong"`` adds RandAugment
+``"crop"`` is a random crop with black padding (a translation of the whole image, as in the
+paper's CIFAR runs), ``"crop_reflect"`` the same translation with the uncovered strip filled by
+reflecting the image, ``"basic"`` adds a horizontal flip to ``"crop"``, ``"strong"`` adds
+RandAugment
 (:func:`image_transform`); each image's random draws are seeded by the image
 (:class:`TransformedDataset`), so 1 and N processes augment alike. Mixup and CutMix act on whole
 batches, so the trainer applies :func:`mix_transform` to each batch.
@@ -16,8 +18,8 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-Augment = Literal["none", "crop", "basic", "strong"]
-AUGMENTATIONS: tuple[str, ...] = ("none", "crop", "basic", "strong")
+Augment = Literal["none", "crop", "crop_reflect", "basic", "strong"]
+AUGMENTATIONS: tuple[str, ...] = ("none", "crop", "crop_reflect", "basic", "strong")
 
 
 def _sample_seed(index: int) -> int:
@@ -72,7 +74,11 @@ def image_transform(
     if resize:
         steps += [v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)]
     if augment != "none":
-        steps.append(v2.RandomCrop(image_size, padding=image_size // 8))
+        # A black strip marks how far the image moved; a reflected one does not (no test image
+        # has a black border, so a model that reads the strip fits its training batches better
+        # than its test images).
+        fill = "reflect" if augment == "crop_reflect" else "constant"
+        steps.append(v2.RandomCrop(image_size, padding=image_size // 8, padding_mode=fill))
     if augment in ("basic", "strong"):
         steps.append(v2.RandomHorizontalFlip())
     if augment == "strong":

@@ -1,11 +1,12 @@
 """Chapter 01's second reading of C1: the fit to the training images against the fit to the
-mixed objective.
+training objective.
 
-The paper's train NLL is the training objective: cross-entropy on mixup/CutMix batches with
-label smoothing. A model can rank differently on it than on its training images as they are
-(no crops, no mixing, no smoothing), because mixed targets reward predicting how much of each
-image a batch item holds, not only which class it shows. :func:`image_fit_reading` puts the two
-side by side for the local ViT against the ViT, the pair whose order chapter 01 questions.
+The paper's train NLL is the training objective: cross-entropy on shifted mixup/CutMix batches
+with label smoothing. A model can rank differently on it than on its training images as they
+are (no crops, no mixing, no smoothing): mixed targets ask how much of each image a batch item
+holds, not only which class it shows, and a shift moves what the image shows. Chapter 01 puts
+the two side by side (:func:`image_fit_reading`) for the local ViT against the ViT, the pair
+whose order it questions.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def image_fit_reading(
 ) -> str:
     """Sentences comparing the families on their training images (``fit``: per family, one
     :class:`Metrics` per seed) with the paper's train NLL (``train_nll``: per family, one value
-    per seed, on the mixed objective). Needs the families ``"local_vit"`` and ``"vit"``."""
+    per seed, on the augmented batches). Needs the families ``"local_vit"`` and ``"vit"``."""
     for family in ("local_vit", "vit"):
         if family not in fit or family not in train_nll:
             raise ValueError(f"image_fit_reading needs the {family!r} runs")
@@ -54,18 +55,18 @@ def image_fit_reading(
         f"over {seeds} seed{'s' if seeds > 1 else ''}) the NLL orders the models as "
         f"{mean_order(nll, '.4g')} and the error (%) as {mean_order(error, '.1f')}. There the "
         f"local ViT's NLL is {on_images} the ViT's and its error is "
-        f"{seed_relation(error['local_vit'], error['vit'])} the ViT's; on the mixed batches of "
-        f"the paper's measure its train NLL is {on_mixed} the ViT's."
+        f"{seed_relation(error['local_vit'], error['vit'])} the ViT's; on the augmented batches "
+        f"of the paper's measure its train NLL is {on_mixed} the ViT's."
     )
     if on_mixed != "above":
         return text
     if on_images == "above":
         return text + (
-            " So the local ViT fits its training images worse too, not only the mixed objective."
+            " So the local ViT fits its training images worse too, not only the augmented batches."
         )
     return text + (
         " So this local ViT fits its training images no worse than the ViT does: it falls "
-        "behind only on the mixed, label-smoothed batches of the paper's objective."
+        "behind only on the shifted, mixed, label-smoothed batches of the paper's objective."
     )
 
 
