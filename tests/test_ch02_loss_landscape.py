@@ -206,6 +206,21 @@ def test_deep_dive_sentences_follow_the_numbers():
     check = deep_report.maxima_check({"ViT": (top, torch.tensor([[5.0, -1.0], [4.4, 2.0]]))})
     assert "10% for the ViT" in check
 
+    def directions(shares: list[float]) -> BatchSpectra:
+        composition = torch.tensor([shares, shares], dtype=torch.float64)
+        spectra = spectrum([[1.0], [1.0]], which="LA")
+        return dataclasses.replace(spectra, composition=composition, groups=["a", "b", "c", "d"])
+
+    text = deep_report.composition_reading(
+        {"even": directions([0.18, 0.17, 0.16, 0.49]), "one": directions([0.9, 0.05, 0.03, 0.02])}
+    )
+    assert "- even: d 49%, a 18%, b 17%; d holds about half of it." in text
+    assert "- one: a 90%, b 5%, c 3%; a holds most of it." in text
+    spread = deep_report.composition_reading({"flat": directions([0.25, 0.2, 0.2, 0.35])})
+    assert "holds under half of it" in spread
+    thin = deep_report.composition_reading({"thin": directions([0.18, 0.17, 0.16, 0.15])})
+    assert "a holds a small part of it." in thin
+
 
 def test_steps_are_registered():
     steps = precompute_steps()

@@ -53,7 +53,8 @@ def composition_reading(spectra: Mapping[str, BatchSpectra]) -> str:
     for label, s in spectra.items():
         (first, part), *_ = groups = top_groups(s)
         listing = ", ".join(f"{g} {p:.0%}" for g, p in groups)
-        lines.append(f"- {label}: {listing}; {first} holds {share(round(part * 1e3), 1000)} of it.")
+        amount = "a small part" if part < 0.2 else share(round(part * 1e3), 1000)
+        lines.append(f"- {label}: {listing}; {first} holds {amount} of it.")
     return "Median share of ‖v‖² per parameter group:\n\n" + "\n".join(lines)
 
 
