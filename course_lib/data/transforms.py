@@ -74,9 +74,9 @@ def image_transform(
     if resize:
         steps += [v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)]
     if augment != "none":
-        # A black strip marks how far the image moved; a reflected one does not (no test image
-        # has a black border, so a model that reads the strip fits its training batches better
-        # than its test images).
+        # A black strip marks how far the image moved, a reflected one hardly does; no test
+        # image has a black border, so a model that reads the strip fits its training batches
+        # better than its test images.
         fill = "reflect" if augment == "crop_reflect" else "constant"
         steps.append(v2.RandomCrop(image_size, padding=image_size // 8, padding_mode=fill))
     if augment in ("basic", "strong"):
