@@ -46,7 +46,7 @@ from course_lib.report.inductive_bias import (
     seed_spread,
     spread_text,
 )
-from course_lib.report.objective import image_fit_reading
+from course_lib.report.objective import image_fit_reading, seed_relation
 from course_lib.report.prose import num
 from course_lib.report.verdicts import order_verdict, same_order_verdict, trend_verdict
 from course_lib.samples import cue_accuracies, evaluation_loader
@@ -168,8 +168,9 @@ def c1_comparisons(by_seed: Mapping[str, Sequence[RunRecord]]) -> list[Compariso
 
     The train-NLL order and the underfitting row are C1's declared test; the test-error order
     is shown beside them (not counted in the closing table). A pair of an order counts only
-    when the gap between its means exceeds the range over seeds of either family: the margin
-    C2's steps meet too (:func:`~course_lib.report.inductive_bias.seed_spread`)."""
+    when the gap between its means exceeds the range over seeds of either family
+    (:func:`~course_lib.report.objective.seed_relation`, which the image-fit reading uses too):
+    the margin C2's steps meet too."""
     metrics = ("train_nll", "test_error")
     values = {m: {f: [getattr(r.final, m) for r in by_seed[f]] for f in C1_FAMILIES}
               for m in metrics}  # fmt: skip
@@ -185,8 +186,7 @@ def c1_comparisons(by_seed: Mapping[str, Sequence[RunRecord]]) -> list[Compariso
         ours = " | ".join(f"{spread_text(values[metric][f], fmt)}{unit}" for f in C1_FAMILIES)
         if seeds > 1:
             ours += "; a pair counts when its gap exceeds both families' ranges over seeds"
-        spread = {f: seed_spread(by_seed[f], metric) for f in C1_FAMILIES}
-        clear = {(a, b): means[metric][b] - means[metric][a] > max(spread[a], spread[b])
+        clear = {(a, b): seed_relation(values[metric][a], values[metric][b]) == "below"
                  for a, b in combinations(C1_FAMILIES, 2)}  # fmt: skip
         rows.append(
             Comparison(
