@@ -216,16 +216,18 @@ def hessian_eigenvalues(
     accurate too. A residual below the product's float rounding (~1e-6·‖H‖ in float32) also
     counts as converged, for eigenvalues too close to 0 for a relative test. ``max_iter`` caps the
     Hessian-vector products in total; the basis holds ``krylov_dim`` vectors (default
-    ``max(2k + 1, 20)``; memory ``8·krylov_dim·P`` bytes). Like every single-vector Krylov
-    method, an exactly repeated eigenvalue may be found once, and an eigenvalue whose eigenvector
-    the start vector barely touches may be found late, after a converged answer without it.
+    ``max(2k + 1, 20)``; memory ``8·krylov_dim·P`` bytes), and no answer is judged before it is
+    full once, as in ARPACK. Like every single-vector Krylov method, an exactly repeated
+    eigenvalue may be found once, and an eigenvalue whose eigenvector the start vector barely
+    touches may be found late; the full first basis makes that rare (see ``lanczos.solve``).
 
-    Cost, measured (``benchmarks/bench_hessian.py``: torchvision ResNet-18, batch 64, 2 CPU
-    threads, tol 1e-4, "LM"): top-1 in 6 products (PyHessian 0.1: 11), top-5 in 21 products and
-    10.7 s (PyHessian: 149 products and 140 s, with a 1.5e-3 error against our 1.7e-5). One
-    product costs about 2.3 forward+backward passes and 2.8× their peak memory. Re-measured with
-    the present stopping rule (``--only-ours``, torch 2.14.1, 1 thread): top-1 in 5 products and
-    top-5 in 19, for "LM" and "LA" alike: as many as with the rule it replaced on the same run.
+    Cost, measured (``benchmarks/bench_hessian.py --only-ours``: torchvision ResNet-18, batch 64,
+    2 CPU threads, torch 2.14.1, tol 1e-4, "LM" and "LA" alike): top-1 in 20 products (the first
+    full basis) and 8.1 s, top-5 in 24 products and 10.5 s, with a relative error of 1.7e-7.
+    PyHessian 0.1, measured by the full benchmark on the same model and batch before this rule:
+    top-1 in 11 products, top-5 in 149 and 140 s, with an error of 1.5e-3. One product costs
+    about 2.3 forward+backward passes and 2.8× their peak memory. Before the full first basis was
+    required, our solves stopped after 5 and 19 products.
     """
     with _hessian_operator(model, loss_fn, batch, weight_decay, mode, "hessian_eigenvalues") as op:
         return solve(op, k, which, max_iter, tol, return_eigenvectors, generator, krylov_dim)
