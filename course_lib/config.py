@@ -175,10 +175,10 @@ PROFILES: dict[str, Profile] = {
             mix=True,
         ),  # fmt: skip
         data_fractions=(0.1, 0.3, 1.0),  # each fraction costs a full run (equal steps)
-        # Top 5 by |λ| from LA-5 + SA-1 (+ SA-5 where a negative enters): 25–110 products per
-        # batch on trained mini models (probe: earlier laptop checkpoints, batch 16, tol 1 %),
-        # against 15–45 for the former k = 1 (LA-1 + SA-1); 8 batches keep chapter 02's cost
-        # near that of the former 12. SA-5 needed up to 58 products to converge: max_iter 60.
+        # Top 5 by |λ| from LA-5 + SA-1 (+ SA-5 where a negative enters): 40–100 products per
+        # batch on the trained mini models (batch 16, tol 1 %; each solve fills its basis of 20
+        # first), and 20 more for λ_max on its own; 8 batches keep chapter 02's Hessians near
+        # 100 s. SA-5 needed up to 58 products to converge: max_iter 60.
         hessian=HessianSettings(batches=8, batch_size=16, k=5, max_iter=60),
         landscape=LandscapeSettings(points=11, batches=1),
         frequency=FrequencySettings(
