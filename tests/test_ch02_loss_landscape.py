@@ -124,6 +124,9 @@ def test_c3_and_c4_sentences_follow_the_numbers():
     assert "which is the paper's order" in text and "ResNet: 0% < ViT: 12%" in text
     assert "interval" in text and "of 8)" in text
     assert "which is not the paper's order" in report.c4_reading(reversed_, ROLES)
+    one_in_40 = numbers([[-1.0, 5.0, 4.0, 3.0, 2.0]] + [[5.0, 4.0, 3.0, 2.0, 1.0]] * 7)
+    text = report.c4_reading({"resnet": sharp, "vit": one_in_40}, report.Roles("resnet", "vit"))
+    assert "ViT: 2.5% (95%" in text and "< ViT: 2.5%," in text  # one number, written alike
     assert "within noise" in text  # 8 values per model cannot tell 0 %, 12 % and 50 % apart
 
 

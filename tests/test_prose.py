@@ -28,6 +28,7 @@ def test_ascending_lists_the_measured_order():
         "ResNet 0.64 < ViT 1.2 < local ViT 1.57"
     )
     assert " = " in prose.ascending({"a": 1.0, "b": 1.0})
+    assert prose.ascending({"a": 0.025, "b": 0.0}, lambda v: f"{100 * v:g}%") == "b 0% < a 2.5%"
 
 
 @pytest.mark.parametrize(

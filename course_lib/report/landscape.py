@@ -288,7 +288,9 @@ def c4_reading(numbers: Mapping[str, SpectrumNumbers], roles: Roles) -> str:
     names, order = roles.names, roles.order
     neps = {label: numbers[label].nep for label in order}
     listing = "; ".join(f"{names[label]}: {nep_text(n)}" for label, n in neps.items())
-    measured = ascending({f"{names[label]}:": n.proportion for label, n in neps.items()}, ".0%")
+    measured = ascending(
+        {f"{names[label]}:": n.proportion for label, n in neps.items()}, percent_text
+    )
     points = order_verdict({label: n.proportion for label, n in neps.items()}, order)
     agreement = {
         REPRODUCED: "which is the paper's order",

@@ -12,7 +12,7 @@ through both directions.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 #: z for two-sided 95 % intervals.
 Z95 = 1.959964
@@ -51,10 +51,12 @@ def compare(
     return f"{name_a}'s {quantity} ({num(x, fmt)}) is {relation} {name_b}'s ({num(y, fmt)})"
 
 
-def ascending(values: Mapping[str, float], fmt: str = ".3g") -> str:
-    """The values in their measured order, e.g. "ResNet 0.644 < ViT 1.2 < local ViT 1.57"."""
+def ascending(values: Mapping[str, float], fmt: str | Callable[[float], str] = ".3g") -> str:
+    """The values in their measured order, e.g. "ResNet 0.644 < ViT 1.2 < local ViT 1.57";
+    ``fmt`` is a format spec for :func:`num` or a function that writes one value."""
+    show = fmt if callable(fmt) else lambda v: num(v, fmt)
     items = sorted(values.items(), key=lambda kv: kv[1])
-    parts = [f"{name} {num(v, fmt)}" for name, v in items]
+    parts = [f"{name} {show(v)}" for name, v in items]
     seps = [" = " if items[i][1] == items[i + 1][1] else " < " for i in range(len(items) - 1)]
     return parts[0] + "".join(s + p for s, p in zip(seps, parts[1:], strict=True))
 
