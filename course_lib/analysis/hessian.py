@@ -209,7 +209,7 @@ def hessian_eigenvalues(
     Converged means every returned eigenvalue's error bound is at most ``tol·|λ|``. The bound of a
     Ritz pair with residual ``r = ‖Hx − λx‖`` is ``r``; at the top end (LA, positive LM values) it
     is ``min(r, r²/gap)`` (Kato-Temple, gap to the neighbouring Ritz values less their residuals),
-    which can meet the tolerance products before the residual does. At the bottom end
+    which can meet the tolerance several products before the residual does. At the bottom end
     (SA, negative LM values) the gap cannot be estimated before that end is resolved, and the
     residual itself must meet the tolerance (see ``_error_bounds``). With
     ``return_eigenvectors=True`` the residual must meet it everywhere, which makes the vectors
