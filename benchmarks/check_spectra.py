@@ -64,19 +64,16 @@ def main() -> None:
         start = time.perf_counter()
         model = trained_model(run.family, profile=profile, fraction=run.fraction).model
         chapter = spectra[run.label]
-        magnitude_error = top_error = 0.0
-        negatives = [0, 0]  # chapter, reference
-        for i, batch in enumerate(ch.hessian_batches(profile, run.fraction)):
-            ends = reference_ends(model, batch, profile.hessian.k, seed=100 + i)
-            reference = largest_magnitudes(ends, profile.hessian.k)
-            values = chapter.magnitude.eigenvalues[i]
-            relative = ((values - reference).abs() / reference.abs()).max().item()
-            magnitude_error = max(magnitude_error, relative)
-            lambda_max = ends["LA"][0].item()
-            top = chapter.top.eigenvalues[i, 0].item()
-            top_error = max(top_error, abs(top - lambda_max) / abs(lambda_max))
-            negatives[0] += int((values < 0).sum())
-            negatives[1] += int((reference < 0).sum())
+        ends = [
+            reference_ends(model, batch, profile.hessian.k, seed=100 + i)
+            for i, batch in enumerate(ch.hessian_batches(profile, run.fraction))
+        ]
+        reference = torch.stack([largest_magnitudes(e, profile.hessian.k) for e in ends])
+        lambda_max = torch.stack([e["LA"][0] for e in ends])
+        values, top = chapter.magnitude.eigenvalues, chapter.top.eigenvalues[:, 0]
+        magnitude_error = ((values - reference).abs() / reference.abs()).max().item()
+        top_error = ((top - lambda_max).abs() / lambda_max.abs()).max().item()
+        negatives = int((values < 0).sum()), int((reference < 0).sum())  # chapter, reference
         seconds = time.perf_counter() - start
         print(f"{run.label:<22} {magnitude_error:>29.1e} {negatives[0]:>4} vs {negatives[1]:<3} "
               f"{top_error:>27.1e} {seconds:>8.0f}")  # fmt: skip
