@@ -176,24 +176,43 @@ def test_c1_verdicts_follow_the_seed_means():
 
 
 def test_c2_verdicts_follow_the_trend():
-    sweep = {0.1: record(0.2, 1.0), 0.5: record(0.6, 0.9), 1.0: record(0.5, 0.7)}
+    sweep = {0.1: [record(0.2, 1.0)], 0.5: [record(0.6, 0.9)], 1.0: [record(0.5, 0.7)]}
     train_row, error_row = ch01.c2_comparisons(sweep)
     assert train_row.verdict == "not reproduced"  # 0.2 → 0.5 overall: more data, higher NLL
     assert error_row.verdict == "reproduced"  # test error 10 → 9 → 7
     assert "10%: 0.2, 50%: 0.6" in train_row.ours and "Fig. 5b" in train_row.paper
-    assert "seed spread" not in train_row.ours  # one seed: no margin
+    assert "1 seed(s)" in train_row.ours and "ranges over seeds" not in train_row.ours
 
 
-def test_c2_steps_must_beat_the_seed_spread():
-    sweep = {0.1: record(0.9, 1.0), 0.3: record(0.7, 0.9), 1.0: record(0.65, 0.8)}
-    train_row, _ = ch01.c2_comparisons(sweep, [record(0.65, 0.8), record(0.6, 0.75)])
-    # steps 0.2 and 0.05 against a spread of 0.05: the second is not beyond seed noise
-    assert train_row.verdict == "partly" and "full-data seed spread 0.05" in train_row.ours
-    assert ch01.c2_comparisons(sweep, [record(0.65, 0.8)] * 2)[0].verdict == "reproduced"
-    remark = report.c2_noise_remark(sweep, [record(0.65, 0.8), record(0.6, 0.75)])
-    assert "differs by 0.05 between its 2 seeds" in remark and "(-0.2, -0.05)" in remark
+def test_c2_steps_must_beat_both_fractions_seed_ranges():
+    sweep = {
+        0.1: [record(0.9, 1.0), record(0.95, 1.0)],
+        0.3: [record(0.7, 0.9), record(0.7, 0.9)],
+        1.0: [record(0.675, 0.8), record(0.575, 0.8)],
+    }
+    # means 0.925, 0.7, 0.625 with ranges 0.05, 0, 0.1: the first step (0.225) is clear, the
+    # second (0.075) is within the full data's range, the whole fall (0.3) is clear
+    train_row, _ = ch01.c2_comparisons(sweep)
+    assert train_row.verdict == "partly"  # the ends clear, the last step within noise
+    assert "10%: 0.925 (0.9–0.95)" in train_row.ours and "2 seed(s)" in train_row.ours
+    assert "a step counts when its gap exceeds both fractions' ranges" in train_row.ours
+    sweep[1.0] = [record(0.6, 0.8), record(0.6, 0.8)]  # mean 0.6, no spread: every step clear
+    assert ch01.c2_comparisons(sweep)[0].verdict == "reproduced"
+    sweep[0.1] = [record(0.95, 1.0), record(0.25, 1.0)]  # mean 0.6, range 0.7: nothing clear
+    assert ch01.c2_comparisons(sweep)[0].verdict == "not reproduced"
+
+
+def test_c2_noise_remark_counts_the_clear_steps():
+    sweep = {
+        0.1: [record(0.9, 1.0), record(0.95, 1.0)],
+        0.3: [record(0.7, 0.9), record(0.7, 0.9)],
+        1.0: [record(0.675, 0.8), record(0.575, 0.8)],
+    }
+    remark = report.c2_noise_remark(sweep)
+    assert "spans 0.05 (10%), 0 (30%), 0.1 (100%)" in remark
     assert "about half of the steps" in remark
-    assert "cannot be weighed" in report.c2_noise_remark(sweep, [record(0.65, 0.8)])
+    one_seed = {f: runs[:1] for f, runs in sweep.items()}
+    assert "cannot be weighed" in report.c2_noise_remark(one_seed)
 
 
 # --- the cached steps call trained_model with the profile defaults -----------------------------
@@ -222,13 +241,20 @@ def test_family_runs_uses_the_shared_models(fake_trained_model):
     assert "ViT: vit_tiny" in report.training_budget(runs)
 
 
-def test_fraction_sweep_covers_the_profile_fractions(fake_trained_model):
-    sweep = ch01.fraction_sweep(SMOKE)
+def test_fraction_sweep_trains_every_fraction_at_every_seed(fake_trained_model):
+    profile = get_profile("smoke", seeds=(0, 3))
+    sweep = ch01.fraction_sweep(profile)
     assert list(sweep) == sorted(SMOKE.data_fractions)
-    assert [(fam, f) for fam, _, f, _ in fake_trained_model] == [
-        ("vit", f) for f in sorted(SMOKE.data_fractions)
+    assert all(len(runs) == 2 for runs in sweep.values())
+    assert [(fam, f, kw) for fam, _, f, kw in fake_trained_model] == [
+        ("vit", f, kw) for f in sorted(SMOKE.data_fractions) for kw in ({}, {"seed": 3})
     ]
-    assert "ViT on 25%" in report.training_budget(sweep)
+    budget = report.training_budget(sweep)
+    assert "ViT on 25%, seed 0" in budget and "ViT on 25%, seed 1" in budget
+    assert "ViT on 25%:" in report.training_budget(ch01.fraction_sweep(SMOKE))  # one seed
+    assert "ViT on 25%, 50% of the data at seed(s) 0, 3" in report.training_plan(
+        get_profile("smoke", seeds=(0, 3), data_fractions=(0.25, 0.5, 1.0))
+    )
 
 
 def test_seed_runs_train_every_seed_of_the_profile(fake_trained_model):
@@ -306,7 +332,7 @@ def test_steps_are_registered():
 
 def test_figures_draw():
     finals = {f: record(0.5, 0.6).final for f in ("resnet", "local_vit", "vit")}
-    sweep = {0.25: record(0.4, 0.9), 1.0: record(0.5, 0.6)}
+    sweep = {0.25: [record(0.4, 0.9), record(0.5, 0.9)], 1.0: [record(0.5, 0.6)]}
     figures = [
         plot_final_metrics(finals),
         plot_fraction_sweep(sweep),
@@ -334,10 +360,13 @@ def test_readings_follow_the_numbers():
     assert "the other two swap places" in report.c1_reading(final)
     final["vit"] = record(0.1, 0.9).final  # lowest train NLL, highest test error
     assert "belong to different models" in report.c1_reading(final)
-    paper_like = {0.1: record(0.9, 1.0), 0.3: record(0.7, 0.8), 1.0: record(0.5, 0.6)}
+    paper_like = {0.1: [record(0.9, 1.0)], 0.3: [record(0.7, 0.8)], 1.0: [record(0.5, 0.6)]}
     reading = report.c2_reading(paper_like)
     assert "train NLL falls at every step" in reading and "as in the paper" in reading
-    fits_small = {0.1: record(0.1, 1.0), 0.3: record(0.3, 0.8), 1.0: record(0.5, 0.6)}
+    # seed means decide: 0.3's mean (1.0) is above 0.1's, so the train NLL only falls overall
+    paper_like[0.3] = [record(1.3, 0.8), record(0.7, 0.8)]
+    assert "train NLL falls overall" in report.c2_reading(paper_like)
+    fits_small = {0.1: [record(0.1, 1.0)], 0.3: [record(0.3, 0.8)], 1.0: [record(0.5, 0.6)]}
     reading = report.c2_reading(fits_small)
     assert "train NLL rises at every step" in reading and "unlike in the paper" in reading
     assert "test error falls at every step" in reading
@@ -386,10 +415,11 @@ def test_glue_values_follow_the_numbers():
     assert glued["c1_early_epoch"] == 1
     assert glued["c1_early_order"] == "ResNet 1.3 < local ViT 1.5 < ViT 1.8"
     assert "rank the three families alike" in glued["c1_reading"]
-    sweep = {0.25: record(0.1, 1.0), 1.0: record(0.5, 0.6)}
+    sweep = {0.25: [record(0.1, 1.0), record(0.3, 1.0)], 1.0: [record(0.5, 0.6)] * 2}
     glued = report.c2_glue(sweep)
     assert glued["c2_small"] == "25%" and glued["c2_small_epochs"] == 2
-    assert glued["c2_train_values"] == "0.1 (25%), 0.5 (100%)"
+    assert glued["c2_train_values"] == "0.2 (0.1–0.3) (25%), 0.5 (0.5–0.5) (100%)"
+    assert glued["c2_seeds"] == "2 seeds"
     assert "unlike in the paper" in glued["c2_reading"]
 
 
@@ -407,7 +437,7 @@ def test_every_glued_name_of_the_notebook_is_produced():
     produced = (
         report.parameter_glue(report.architecture_summary(SMOKE)).keys()
         | report.c1_glue(by_seed).keys()
-        | report.c2_glue({0.5: record(0.2, 0.3), 1.0: record(0.3, 0.4)}, by_seed["vit"]).keys()
+        | report.c2_glue({0.5: [record(0.2, 0.3)], 1.0: [record(0.3, 0.4)]}).keys()
         | set(re.findall(r'glue\("(\w+)"', code))  # glued by name in the notebook itself
     )
     assert used and used <= produced

@@ -19,7 +19,6 @@ from course_lib.report.verdicts import (
     order_verdict,
     robustness_verdict,
     same_order_verdict,
-    trend_verdict,
 )
 
 ORDER = ("resnet", "local_vit", "vit")
@@ -46,16 +45,6 @@ def test_order_verdict_counts_only_clear_pairs():
     ends = {("resnet", "vit"): False}
     assert order_verdict(values, ORDER, ends) == NOT
     assert order_verdict(values, ORDER, dict.fromkeys(combinations(ORDER, 2), True)) == REPRODUCED
-
-
-def test_trend_verdict():
-    assert trend_verdict([3.0, 2.5, 2.0]) == REPRODUCED
-    assert trend_verdict([3.0, 3.2, 2.0]) == PARTLY
-    assert trend_verdict([2.0, 1.5, 2.5]) == NOT
-    assert trend_verdict([3.0, 2.5, 2.0], margin=0.5) == PARTLY  # each step only equals it
-    assert trend_verdict([3.0, 2.5, 2.0], margin=1.0) == NOT  # the whole fall equals it
-    with pytest.raises(ValueError, match="two values"):
-        trend_verdict([1.0])
 
 
 def test_less_verdict():

@@ -207,26 +207,29 @@ def _fraction_colours(fractions: Sequence[float]) -> list:
     return [shades[k] for k in order]
 
 
-def plot_fraction_sweep(sweep: Mapping[float, RunRecord], *, log_nll: bool = False) -> Figure:
+def plot_fraction_sweep(
+    sweep: Mapping[float, Sequence[RunRecord]], *, log_nll: bool = False
+) -> Figure:
     """The ViT on growing data fractions (claim C2): curves, final NLL and final error.
 
-    ``sweep`` maps a fraction to its run (anything with a ``history``
+    ``sweep`` maps a fraction to its runs, one per seed (anything with a ``history``
     (:class:`~course_lib.train.History`) and ``final`` metrics, e.g. the
     :class:`course_lib.report.inductive_bias.RunRecord` of
     :func:`course_lib.chapters.ch01_inductive_bias.fraction_sweep`). Left: train (solid) and test
-    (dashed) NLL against training progress in full-data epochs (every run takes the same number
-    of steps); middle and right: the final values against the fraction (log axis).
+    (dashed) NLL of the first seed's run against training progress in full-data epochs (every
+    run takes the same number of steps); middle and right: the final values' seed means against
+    the fraction (log axis), with bars from the lowest to the highest seed.
     ``log_nll`` puts both NLL panels on a log axis.
     """
     fractions = sorted(sweep)
     colours = _fraction_colours(fractions)
     metrics = ("train_nll", "test_nll", "train_error", "test_error")
-    finals = {m: [getattr(sweep[f].final, m) for f in fractions] for m in metrics}
+    finals = {m: [[getattr(r.final, m) for r in sweep[f]] for f in fractions] for m in metrics}
     vit = color_for("vit")
     with course_style():
         fig, (ax_curve, ax_nll, ax_err) = plt.subplots(1, 3, figsize=(12, 3.6))
         for f, colour in zip(fractions, colours, strict=True):
-            h = sweep[f].history
+            h = sweep[f][0].history
             progress = np.asarray(h.epoch, dtype=float) * f  # full-data epochs
             ax_curve.plot(progress, h.train_nll, "-o", color=colour, ms=2.5, label=f"{f:.0%}")
             ax_curve.plot(progress, h.test_nll, "--", color=colour)
@@ -237,9 +240,14 @@ def plot_fraction_sweep(sweep: Mapping[float, RunRecord], *, log_nll: bool = Fal
         )
         ax_curve.legend(fontsize=7, title="data (solid: train, dashed: test)", title_fontsize=7)
         for ax, metric, unit in ((ax_nll, "nll", "NLL (nats)"), (ax_err, "error", "error (%)")):
-            train, test = finals[f"train_{metric}"], finals[f"test_{metric}"]
-            ax.plot(fractions, train, "-o", color=vit, label="train (augmented)")
-            ax.plot(fractions, test, "--s", color=vit, mfc="white", label="test")
+            for split, style, extra in (
+                ("train", "-o", {"label": "train (augmented)"}),
+                ("test", "--s", {"label": "test", "mfc": "white"}),
+            ):
+                values = finals[f"{split}_{metric}"]  # per fraction, one value per seed
+                mean = np.array([np.mean(v) for v in values])
+                bars = (mean - [min(v) for v in values], [max(v) for v in values] - mean)
+                ax.errorbar(fractions, mean, yerr=bars, fmt=style, color=vit, capsize=3, **extra)
             ax.set_xscale("log")
             ax.set_xticks(fractions, [f"{f:.0%}" for f in fractions])
             ax.minorticks_off()
@@ -256,13 +264,14 @@ def plot_fraction_sweep(sweep: Mapping[float, RunRecord], *, log_nll: bool = Fal
 def plot_fit_vs_generalization(
     ours: Mapping[str, Sequence[FinalMetrics]],
     paper: Mapping[str, tuple[float, float]],
-    sweep: Mapping[float, RunRecord] | None = None,
+    sweep: Mapping[float, Sequence[RunRecord]] | None = None,
 ) -> Figure:
     """The paper's Fig. 5a beside ours: train NLL (x) against test error (y), one point a model.
 
     Left: the paper's CIFAR-100 models (``paper`` maps a name to (test error %, train NLL)).
     Right: ours (``ours`` maps a family to its final metrics, one per seed: small dots per seed,
-    a large one for the mean) and, if given, the C2 ``sweep``'s ViTs (paper Fig. 5b's reading).
+    a large one for the mean) and, if given, the C2 ``sweep``'s ViTs, one triangle per fraction
+    at its seed mean (paper Fig. 5b's reading).
     The scales differ (100 vs 10 classes), so each panel has its own axes: compare the slopes.
     """
     with course_style():
@@ -283,9 +292,10 @@ def plot_fit_vs_generalization(
                             label=family_label(family))  # fmt: skip
         fractions = sorted(sweep or {})
         for fraction, colour in zip(fractions, _fraction_colours(fractions), strict=True):
-            m = sweep[fraction].final
-            ax_ours.scatter(m.train_nll, m.test_error, color=colour, marker="^", s=40)
-            ax_ours.annotate(f"ViT {fraction:.0%}", (m.train_nll, m.test_error), fontsize=7,
+            nll = np.mean([r.final.train_nll for r in sweep[fraction]])
+            error = np.mean([r.final.test_error for r in sweep[fraction]])
+            ax_ours.scatter(nll, error, color=colour, marker="^", s=40)
+            ax_ours.annotate(f"ViT {fraction:.0%}", (nll, error), fontsize=7,
                              xytext=(4, -3), textcoords="offset points")  # fmt: skip
         ax_ours.set(xlabel="train NLL (augmented)", ylabel="test error (%)", title="this run")
         ax_ours.legend(fontsize=8)

@@ -22,6 +22,7 @@ from course_lib.config import Profile
 from course_lib.experiments import TrainedModel, resolve_model_name
 from course_lib.models import ResNet, ViT, create_model, model_family
 from course_lib.plots.style import family_label
+from course_lib.report.objective import seed_relation
 from course_lib.report.prose import ascending, num, ratio, share
 from course_lib.report.verdicts import PARTLY, REPRODUCED, same_order_verdict
 from course_lib.train import History
@@ -179,26 +180,30 @@ def training_plan(profile: Profile) -> str:
     """The runs chapter 01 trains for a profile, in one line (each cached for later chapters)."""
     seeds = ", ".join(map(str, profile.seeds))
     fractions = [f for f in sorted(profile.data_fractions) if f < 1.0]
-    runs = len(C1_FAMILIES) * len(profile.seeds) + len(PREVIEW_FAMILIES) + len(fractions)
+    runs = (len(C1_FAMILIES) + len(fractions)) * len(profile.seeds) + len(PREVIEW_FAMILIES)
     families = ", ".join(family_label(f) for f in C1_FAMILIES)
     smaller = ", ".join(f"{f:.0%}" for f in fractions)
     return f"{runs} runs: {families} at seed(s) {seeds}; AlterNet at seed 0" + (
-        f"; the ViT on {smaller} of the data" if fractions else ""
+        f"; the ViT on {smaller} of the data at seed(s) {seeds}" if fractions else ""
     )
 
 
-def training_budget(runs: Mapping[str | float, RunRecord]) -> str:
+def training_budget(runs: Mapping[str | float, RunRecord | Sequence[RunRecord]]) -> str:
     """One line per run: epochs and training time from the histories (cached runs: as trained).
 
-    ``runs`` maps a family (:func:`family_runs`) or a data fraction (:func:`fraction_sweep`).
+    ``runs`` maps a family (:func:`family_runs`) or a data fraction (:func:`fraction_sweep`) to
+    a run, or to its runs at seeds 0, 1, …
     """
     lines = []
-    for key, record in runs.items():
+    for key, value in runs.items():
         label = family_label(key) if isinstance(key, str) else f"ViT on {key:.0%}"
-        lines.append(
-            f"{label:>12}: {record.model}, {record.parameters:,} parameters, "
-            f"{len(record.history.epoch)} epoch(s), {record.train_seconds:.0f} s of training"
-        )
+        records = [value] if isinstance(value, RunRecord) else value
+        for seed, record in enumerate(records):
+            name = f"{label}, seed {seed}" if len(records) > 1 else label
+            lines.append(
+                f"{name:>20}: {record.model}, {record.parameters:,} parameters, "
+                f"{len(record.history.epoch)} epoch(s), {record.train_seconds:.0f} s of training"
+            )
     return "\n".join(lines)
 
 
@@ -293,38 +298,33 @@ def local_vit_remark(final: Mapping[str, FinalMetrics]) -> str:
     return "it ends between the ResNet and the ViT, as in the paper"
 
 
-def seed_spread(runs: Sequence[RunRecord], metric: str) -> float:
-    """Max − min of a final ``metric`` over runs at different seeds (0 for fewer than two): what
-    the seed alone can move a number by, the margin for C2's steps."""
-    values = [getattr(r.final, metric) for r in runs]
-    return max(values) - min(values) if len(values) > 1 else 0.0
-
-
-def c2_noise_remark(sweep: Mapping[float, RunRecord], full_data_seeds: Sequence[RunRecord]) -> str:
-    """The C2 steps in train NLL against the full-data ViT's spread over seeds (one seed per
-    fraction cannot tell a step smaller than that spread from noise)."""
-    if len(full_data_seeds) < 2:
+def c2_noise_remark(sweep: Mapping[float, Sequence[RunRecord]]) -> str:
+    """The C2 steps in train NLL (seed means) against the seeds' noise: a step counts when the
+    gap between the two means exceeds the range over seeds of either fraction (C1's rule)."""
+    fractions = sorted(sweep)
+    seeds = min(len(sweep[f]) for f in fractions)
+    if seeds < 2:
         return "With one seed per run, these steps cannot be weighed against the seeds' noise."
-    train = [sweep[f].final.train_nll for f in sorted(sweep)]
-    steps = [b - a for a, b in pairwise(train)]
-    spread = seed_spread(full_data_seeds, "train_nll")
-    beyond = sum(-step > spread for step in steps)
-    listed = ", ".join(num(step, "+.2g") for step in steps)
+    train = {f: [r.final.train_nll for r in sweep[f]] for f in fractions}
+    steps = list(pairwise(fractions))
+    beyond = sum(seed_relation(train[b], train[a]) == "below" for a, b in steps)
+    ranges = ", ".join(f"{num(max(v) - min(v), '.2g')} ({f:.0%})" for f, v in train.items())
     return (
-        f"For scale, the full-data ViT's train NLL differs by {num(spread, '.2g')} between its "
-        f"{len(full_data_seeds)} seeds; {share(beyond, len(steps))} of the steps between "
-        f"fractions ({listed}) fall by more than that."
+        f"Over {seeds} seeds the train NLL of one fraction spans {ranges}; "
+        f"{share(beyond, len(steps))} of the steps between fractions fall by more than the "
+        "ranges of both their fractions."
     )
 
 
-def c2_reading(sweep: Mapping[float, RunRecord]) -> str:
-    """What the C2 sweep shows, step by step from the smallest fraction to the full data.
+def c2_reading(sweep: Mapping[float, Sequence[RunRecord]]) -> str:
+    """What the C2 sweep's seed means show, step by step from the smallest fraction to the
+    full data.
 
     The paper: train NLL and test error both fall as the data grow (underfitting on small data).
     """
-    fractions = sorted(sweep)
-    train = [sweep[f].final.train_nll for f in fractions]
-    test = [sweep[f].final.test_error for f in fractions]
+    final = {f: mean_final(sweep[f]) for f in sorted(sweep)}
+    train = [m.train_nll for m in final.values()]
+    test = [m.test_error for m in final.values()]
 
     def trend(values: Sequence[float]) -> str:
         steps = [b < a for a, b in pairwise(values)]
@@ -367,26 +367,27 @@ def c1_glue(by_seed: Mapping[str, Sequence[RunRecord]]) -> dict[str, str | int]:
     }
 
 
-def c2_glue(
-    sweep: Mapping[float, RunRecord], full_data_seeds: Sequence[RunRecord] = ()
-) -> dict[str, str | int]:
-    """The values section 4 glues into its text, by glue name, from the C2 sweep and the
-    full-data ViT's runs at every seed (the C1 runs)."""
+def c2_glue(sweep: Mapping[float, Sequence[RunRecord]]) -> dict[str, str | int]:
+    """The values section 4 glues into its text, by glue name, from the C2 sweep (each fraction
+    at every seed)."""
     fractions = sorted(sweep)
     small = fractions[0]
 
     def listing(metric: str, fmt: str, unit: str = "") -> str:
         return ", ".join(
-            f"{num(getattr(sweep[f].final, metric), fmt)}{unit} ({f:.0%})" for f in fractions
+            f"{spread_text([getattr(r.final, metric) for r in sweep[f]], fmt)}{unit} ({f:.0%})"
+            for f in fractions
         )
 
+    seeds = min(len(sweep[f]) for f in fractions)
     return {
         "c2_small": f"{small:.0%}",
-        "c2_small_epochs": len(sweep[small].history.epoch),
+        "c2_small_epochs": len(sweep[small][0].history.epoch),
+        "c2_seeds": f"{seeds} seed{'s' if seeds > 1 else ''}",
         "c2_train_values": listing("train_nll", ".3g"),
         "c2_test_values": listing("test_error", ".1f", " %"),
         "c2_reading": c2_reading(sweep),
-        "c2_noise": c2_noise_remark(sweep, full_data_seeds),
+        "c2_noise": c2_noise_remark(sweep),
     }
 
 
@@ -411,7 +412,6 @@ __all__ = [
     "parameter_count",
     "parameter_glue",
     "run_record",
-    "seed_spread",
     "spread_text",
     "train_nll_at",
     "training_budget",

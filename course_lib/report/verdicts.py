@@ -8,7 +8,7 @@ it holds. The chapters pass measured numbers in; these functions know nothing of
 |---|---|
 | C1 | train NLL Conv < local MSA < global MSA, each pair beyond noise (:func:`order_verdict`); |
 | | underfitting: the train-NLL order is the test-error order (:func:`same_order_verdict`) |
-| C2 | ViT train NLL falls with more data, each step beyond seed noise (:func:`trend_verdict`) |
+| C2 | ViT train NLL falls with more data, each step beyond seed noise (:func:`order_verdict`) |
 | C3 | ViT's median λ_max below ResNet's (:func:`less_verdict`) |
 | C4 | NEP small-data ViT > ViT > ResNet, each pair clear (:func:`order_verdict`) |
 | C5, C7 | MSA lowers, Conv and MLP raise, each sign beyond its interval (:func:`filter_verdict`) |
@@ -22,7 +22,7 @@ Other rows of a chapter's box are shown beside these tests (``Comparison(counted
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import combinations, pairwise
+from itertools import combinations
 
 REPRODUCED, PARTLY, NOT = "reproduced", "partly", "not reproduced"
 
@@ -62,20 +62,6 @@ def same_order_verdict(first: Mapping[str, float], second: Mapping[str, float]) 
     if rank_first == rank_second:
         return REPRODUCED
     return PARTLY if rank_first[-1] == rank_second[-1] else NOT
-
-
-def trend_verdict(values: Sequence[float], margin: float = 0.0) -> str:
-    """``values`` (e.g. train NLL at growing data fractions) falling, each step by more than
-    ``margin`` (what noise alone could make, e.g. the spread between training seeds).
-
-    Every step falls by more → reproduced; the last below the first by more than ``margin`` but
-    a step not → partly; otherwise not reproduced.
-    """
-    if len(values) < 2:
-        raise ValueError("a trend needs at least two values")
-    if all(a - b > margin for a, b in pairwise(values)):
-        return REPRODUCED
-    return PARTLY if values[0] - values[-1] > margin else NOT
 
 
 def less_verdict(smaller: float, larger: float, margin: float = 0.0) -> str:
@@ -165,5 +151,4 @@ __all__ = [
     "robustness_verdict",
     "same_order_verdict",
     "sign_holds",
-    "trend_verdict",
 ]
