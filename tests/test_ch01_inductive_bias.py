@@ -158,7 +158,7 @@ def test_c1_verdicts_follow_the_seed_means():
     rows = ch01.c1_comparisons(paper_like)
     assert [r.verdict for r in rows] == ["reproduced", "reproduced", "reproduced"]
     assert "≈ read from Fig. 5a" in rows[0].paper
-    assert "0.325 (0.3–0.35)" in rows[0].ours and "2 seed(s)" in rows[0].ours
+    assert "0.325 (0.300–0.350)" in rows[0].ours and "2 seed(s)" in rows[0].ours
     assert "a pair counts when its gap exceeds both families' ranges" in rows[0].ours
     # one seed of the local ViT above the ViT's mean: the means are still in order, but the
     # local-vs-global gap (0.1) is within the local ViT's range over seeds (0.5)
@@ -180,7 +180,7 @@ def test_c2_verdicts_follow_the_trend():
     train_row, error_row = ch01.c2_comparisons(sweep)
     assert train_row.verdict == "not reproduced"  # 0.2 → 0.5 overall: more data, higher NLL
     assert error_row.verdict == "reproduced"  # test error 10 → 9 → 7
-    assert "10%: 0.2, 50%: 0.6" in train_row.ours and "Fig. 5b" in train_row.paper
+    assert "10%: 0.200, 50%: 0.600" in train_row.ours and "Fig. 5b" in train_row.paper
     assert "1 seed(s)" in train_row.ours and "ranges over seeds" not in train_row.ours
 
 
@@ -194,7 +194,7 @@ def test_c2_steps_must_beat_both_fractions_seed_ranges():
     # second (0.075) is within the full data's range, the whole fall (0.3) is clear
     train_row, _ = ch01.c2_comparisons(sweep)
     assert train_row.verdict == "partly"  # the ends clear, the last step within noise
-    assert "10%: 0.925 (0.9–0.95)" in train_row.ours and "2 seed(s)" in train_row.ours
+    assert "10%: 0.925 (0.900–0.950)" in train_row.ours and "2 seed(s)" in train_row.ours
     assert "a step counts when its gap exceeds both fractions' ranges" in train_row.ours
     sweep[1.0] = [record(0.6, 0.8), record(0.6, 0.8)]  # mean 0.6, no spread: every step clear
     assert ch01.c2_comparisons(sweep)[0].verdict == "reproduced"
@@ -210,7 +210,7 @@ def test_c2_noise_remark_counts_the_clear_steps():
     }
     remark = report.c2_noise_remark(sweep)
     assert "spans 0.05 (10%), 0 (30%), 0.1 (100%)" in remark
-    assert "about half of the steps" in remark
+    assert "1 of the 2 steps between fractions falls by more" in remark
     one_seed = {f: runs[:1] for f, runs in sweep.items()}
     assert "cannot be weighed" in report.c2_noise_remark(one_seed)
 
@@ -418,7 +418,7 @@ def test_glue_values_follow_the_numbers():
     sweep = {0.25: [record(0.1, 1.0), record(0.3, 1.0)], 1.0: [record(0.5, 0.6)] * 2}
     glued = report.c2_glue(sweep)
     assert glued["c2_small"] == "25%" and glued["c2_small_epochs"] == 2
-    assert glued["c2_train_values"] == "0.2 (0.1–0.3) (25%), 0.5 (0.5–0.5) (100%)"
+    assert glued["c2_train_values"] == "0.200 (0.100–0.300) (25%), 0.500 (0.500–0.500) (100%)"
     assert glued["c2_seeds"] == "2 seeds"
     assert "unlike in the paper" in glued["c2_reading"]
 

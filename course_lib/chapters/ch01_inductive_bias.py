@@ -184,7 +184,7 @@ def c1_comparisons(by_seed: Mapping[str, Sequence[RunRecord]]) -> list[Compariso
         paper = " < ".join(
             f"{PAPER_C1[f]['model']} {PAPER_C1[f][metric]}{unit}" for f in C1_FAMILIES
         )
-        fmt = ".3g" if metric == "train_nll" else ".1f"
+        fmt = "#.3g" if metric == "train_nll" else ".1f"  # "#": 2.00, not 2
         ours = " | ".join(f"{spread_text(values[metric][f], fmt)}{unit}" for f in C1_FAMILIES)
         if seeds > 1:
             ours += "; a pair counts when its gap exceeds both families' ranges over seeds"
@@ -231,7 +231,7 @@ def c2_comparisons(sweep: Mapping[float, Sequence[RunRecord]]) -> list[Compariso
         clear = {(a, b): seed_relation(values[a], values[b]) == "below"
                  for a, b in combinations(fractions[::-1], 2)}  # fmt: skip
         paper = PAPER_C2[metric]
-        fmt = ".3g" if metric == "train_nll" else ".1f"
+        fmt = "#.3g" if metric == "train_nll" else ".1f"  # "#": 2.00, not 2
         ours = ", ".join(f"{f:.0%}: {spread_text(values[f], fmt)}{unit}" for f in fractions)
         ours = f"mean (min–max) of {seeds} seed(s): {ours}"
         if seeds > 1:

@@ -23,7 +23,7 @@ from course_lib.experiments import TrainedModel, resolve_model_name
 from course_lib.models import ResNet, ViT, create_model, model_family
 from course_lib.plots.style import family_label
 from course_lib.report.objective import seed_relation
-from course_lib.report.prose import ascending, num, ratio, share
+from course_lib.report.prose import ascending, num, ratio
 from course_lib.report.verdicts import PARTLY, REPRODUCED, same_order_verdict
 from course_lib.train import History
 
@@ -310,8 +310,8 @@ def c2_noise_remark(sweep: Mapping[float, Sequence[RunRecord]]) -> str:
     beyond = sum(seed_relation(train[b], train[a]) == "below" for a, b in steps)
     ranges = ", ".join(f"{num(max(v) - min(v), '.2g')} ({f:.0%})" for f, v in train.items())
     return (
-        f"Over {seeds} seeds the train NLL of one fraction spans {ranges}; "
-        f"{share(beyond, len(steps))} of the steps between fractions fall by more than the "
+        f"Over {seeds} seeds the train NLL of one fraction spans {ranges}; {beyond} of the "
+        f"{len(steps)} steps between fractions fall{'s' if beyond == 1 else ''} by more than the "
         "ranges of both their fractions."
     )
 
@@ -384,7 +384,7 @@ def c2_glue(sweep: Mapping[float, Sequence[RunRecord]]) -> dict[str, str | int]:
         "c2_small": f"{small:.0%}",
         "c2_small_epochs": len(sweep[small][0].history.epoch),
         "c2_seeds": f"{seeds} seed{'s' if seeds > 1 else ''}",
-        "c2_train_values": listing("train_nll", ".3g"),
+        "c2_train_values": listing("train_nll", "#.3g"),
         "c2_test_values": listing("test_error", ".1f", " %"),
         "c2_reading": c2_reading(sweep),
         "c2_noise": c2_noise_remark(sweep),
