@@ -9,6 +9,8 @@ No model is trained here: ``trained_model`` is replaced by a fake that records i
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import pytest
 import torch
@@ -20,6 +22,7 @@ from course_lib.config import get_profile
 from course_lib.data import get_dataset
 from course_lib.experiments import TrainedModel
 from course_lib.models import create_model
+from course_lib.plots import log_scale
 from course_lib.plots.inductive_bias import (
     interaction_mask,
     plot_final_metrics,
@@ -341,6 +344,30 @@ def test_figures_draw():
     ]
     assert all(isinstance(fig, Figure) for fig in figures)
     assert len(figures[1].axes) == 3
+    plt.close("all")
+
+
+def test_fraction_sweep_draws_every_test_point_of_a_sparsely_tested_run():
+    # a small-data run is tested only at the full run's step counts: NaN in between
+    sparse = record(0.4, 0.9)
+    sparse.history.epoch.extend([3, 4])
+    sparse.history.train_nll.extend([0.4, 0.4])
+    sparse.history.test_nll[:] = [math.nan, 0.9, math.nan, 0.8]
+    fig = plot_fraction_sweep({0.5: [sparse], 1.0: [record(0.5, 0.6)]}, log_nll=True)
+    test_lines = [line for line in fig.axes[0].lines if line.get_linestyle() == "--"]
+    assert [line.get_ydata().tolist() for line in test_lines] == [[0.9, 0.8], [0.6, 0.6]]
+    assert test_lines[0].get_xdata().tolist() == [1.0, 2.0]  # epochs 2 and 4 of a half run
+    plt.close("all")
+
+
+def test_log_scale_labels_ticks_in_plain_numbers():
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1.1, 2.3])
+    log_scale(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels(minor=True) if t.get_text()]
+    assert ax.get_yscale() == "log" and "1.4" in labels and "2" in labels
+    assert not any("10" in label or "×" in label for label in labels)
     plt.close("all")
 
 

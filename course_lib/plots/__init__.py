@@ -20,6 +20,7 @@ from course_lib.plots.style import (
     color_for,
     course_style,
     family_of,
+    log_scale,
     use_course_style,
 )
 from course_lib.plots.training import plot_history
@@ -31,6 +32,7 @@ __all__ = [
     "color_for",
     "course_style",
     "family_of",
+    "log_scale",
     "plot_delta_log_amplitude",
     "plot_high_frequency_over_depth",
     "plot_history",

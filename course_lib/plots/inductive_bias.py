@@ -16,7 +16,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from course_lib.plots.style import color_for, course_style, family_label
+from course_lib.plots.style import color_for, course_style, family_label, log_scale
 
 if TYPE_CHECKING:  # the records chapter 01 plots (report sits on the same floor as plots)
     from course_lib.report.inductive_bias import FinalMetrics, RunRecord
@@ -178,13 +178,13 @@ def plot_final_metrics(finals: Mapping[str, FinalMetrics], *, log_nll: bool = Fa
                 test_style = {"color": to_rgba(colour, 0.25), "ec": colour, "hatch": "//"}
                 ax.bar(i + width / 2, test, width, label="test" if i == 0 else None, **test_style)
                 for offset, value in ((-width / 2, train), (width / 2, test)):
-                    text = f"{value:.2g}" if metric == "nll" else f"{value:.1f}"
+                    text = f"{value:.3g}" if metric == "nll" else f"{value:.1f}"
                     ax.annotate(text, (i + offset, value), **_VALUE_LABEL)
             ax.set_xticks(x, [family_label(f) for f in families])
             ax.set(ylabel=unit, title=f"final {metric.upper() if metric == 'nll' else metric}")
             ax.margins(y=0.15)
         if log_nll:
-            axes[0].set_yscale("log")
+            log_scale(axes[0])
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=8, frameon=False)
         fig.tight_layout(rect=(0, 0, 1, 0.93))
@@ -232,7 +232,12 @@ def plot_fraction_sweep(
             h = sweep[f][0].history
             progress = np.asarray(h.epoch, dtype=float) * f  # full-data epochs
             ax_curve.plot(progress, h.train_nll, "-o", color=colour, ms=2.5, label=f"{f:.0%}")
-            ax_curve.plot(progress, h.test_nll, "--", color=colour)
+            # a small-data run is tested only at the full run's step counts (NaN in between)
+            test_nll = np.asarray(h.test_nll, dtype=float)
+            tested = np.isfinite(test_nll)
+            ax_curve.plot(
+                progress[tested], test_nll[tested], "--s", color=colour, ms=3, mfc="white"
+            )
         ax_curve.set(
             xlabel="training progress (full-data epochs)",
             ylabel="NLL (nats)",
@@ -255,8 +260,8 @@ def plot_fraction_sweep(
             ax.set(xlabel="fraction of the training set", ylabel=unit, title=title)
         ax_nll.legend(fontsize=8)
         if log_nll:
-            ax_curve.set_yscale("log")
-            ax_nll.set_yscale("log")
+            log_scale(ax_curve)
+            log_scale(ax_nll)
         fig.tight_layout()
     return fig
 

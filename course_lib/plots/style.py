@@ -71,6 +71,20 @@ def axes_or_new(ax: Axes | None, figsize: tuple[float, float] = (6.0, 3.6)) -> A
     return plt.subplots(figsize=figsize)[1] if ax is None else ax
 
 
+def log_scale(ax: Axes, axis: str = "y") -> None:
+    """Put ``axis`` ("x" or "y") of ``ax`` on a log scale labelled in plain numbers.
+
+    Losses such as an NLL span less than a decade: matplotlib's default labels their ticks
+    "2×10⁰"; this labels them 1.2, 1.4, …, 2 (wider ranges keep one label per decade).
+    """
+    from matplotlib.ticker import LogFormatter
+
+    getattr(ax, f"set_{axis}scale")("log")
+    target = getattr(ax, f"{axis}axis")
+    target.set_major_formatter(LogFormatter())
+    target.set_minor_formatter(LogFormatter())
+
+
 @contextlib.contextmanager
 def course_style() -> Iterator[None]:
     """Temporarily apply the course's seaborn/matplotlib style."""
