@@ -252,8 +252,9 @@ def test_fraction_sweep_trains_every_fraction_at_every_seed(fake_trained_model):
     assert [(fam, f, kw) for fam, _, f, kw in fake_trained_model] == [
         ("vit", f, kw) for f in sorted(SMOKE.data_fractions) for kw in ({}, {"seed": 3})
     ]
-    budget = report.training_budget(sweep)
-    assert "ViT on 25%, seed 0" in budget and "ViT on 25%, seed 1" in budget
+    budget = report.training_budget(sweep, profile.seeds)
+    assert "ViT on 25%, seed 0" in budget and "ViT on 25%, seed 3" in budget
+    assert "ViT on 25%, seed 1" in report.training_budget(sweep)  # numbered without seeds
     assert "ViT on 25%:" in report.training_budget(ch01.fraction_sweep(SMOKE))  # one seed
     assert "ViT on 25%, 50% of the data at seed(s) 0, 3" in report.training_plan(
         get_profile("smoke", seeds=(0, 3), data_fractions=(0.25, 0.5, 1.0))

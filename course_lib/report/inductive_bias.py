@@ -188,17 +188,19 @@ def training_plan(profile: Profile) -> str:
     )
 
 
-def training_budget(runs: Mapping[str | float, RunRecord | Sequence[RunRecord]]) -> str:
+def training_budget(
+    runs: Mapping[str | float, RunRecord | Sequence[RunRecord]], seeds: Sequence[int] = ()
+) -> str:
     """One line per run: epochs and training time from the histories (cached runs: as trained).
 
     ``runs`` maps a family (:func:`family_runs`) or a data fraction (:func:`fraction_sweep`) to
-    a run, or to its runs at seeds 0, 1, …
+    a run, or to its runs at ``seeds`` (the profile's; without them, numbered from 0).
     """
     lines = []
     for key, value in runs.items():
         label = family_label(key) if isinstance(key, str) else f"ViT on {key:.0%}"
         records = [value] if isinstance(value, RunRecord) else value
-        for seed, record in enumerate(records):
+        for seed, record in zip(seeds or range(len(records)), records, strict=True):
             name = f"{label}, seed {seed}" if len(records) > 1 else label
             lines.append(
                 f"{name:>20}: {record.model}, {record.parameters:,} parameters, "
