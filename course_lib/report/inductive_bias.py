@@ -373,7 +373,7 @@ def c2_glue(sweep: Mapping[float, Sequence[RunRecord]]) -> dict[str, str | int]:
     """The values section 4 glues into its text, by glue name, from the C2 sweep (each fraction
     at every seed)."""
     fractions = sorted(sweep)
-    small = fractions[0]
+    seeds = min(len(sweep[f]) for f in fractions)
 
     def listing(metric: str, fmt: str, unit: str = "") -> str:
         return ", ".join(
@@ -381,10 +381,9 @@ def c2_glue(sweep: Mapping[float, Sequence[RunRecord]]) -> dict[str, str | int]:
             for f in fractions
         )
 
-    seeds = min(len(sweep[f]) for f in fractions)
     return {
-        "c2_small": f"{small:.0%}",
-        "c2_small_epochs": len(sweep[small][0].history.epoch),
+        "c2_small": f"{fractions[0]:.0%}",
+        "c2_small_epochs": len(sweep[fractions[0]][0].history.epoch),
         "c2_seeds": f"{seeds} seed{'s' if seeds > 1 else ''}",
         "c2_train_values": listing("train_nll", "#.3g"),
         "c2_test_values": listing("test_error", ".1f", " %"),
