@@ -30,6 +30,7 @@ from course_lib.plots.inductive_bias import (
     plot_fraction_sweep,
     plot_interaction_range,
 )
+from course_lib.report import architectures
 from course_lib.report import cues as cues_report
 from course_lib.report import inductive_bias as report
 from course_lib.report.inductive_bias import RunRecord
@@ -122,7 +123,7 @@ def test_final_metrics_are_measured_at_the_final_weights():
 
 
 def test_architecture_summary_counts_the_registered_models():
-    rows = report.architecture_summary(SMOKE)
+    rows = architectures.architecture_summary(SMOKE)
     assert [r.family for r in rows] == ["resnet", "local_vit", "vit", "alternet"]
     for r in rows:
         model = create_model(r.model, image_size=SMOKE.image_size)
@@ -131,11 +132,11 @@ def test_architecture_summary_counts_the_registered_models():
     by_family = {r.family: r for r in rows}
     assert "all 64 tokens" in by_family["vit"].one_layer_mixes
     assert "3×3 tokens around each token" in by_family["local_vit"].one_layer_mixes
-    glued = report.parameter_glue(rows)
+    glued = architectures.parameter_glue(rows)
     ratio = by_family["vit"].parameters / by_family["resnet"].parameters
     assert glued["vit_resnet_params"] in ("about equal", f"{ratio:.2g}× larger")
     assert ("not for lack of parameters" in glued["param_remark"]) == (ratio >= 0.95)
-    table = report.format_summary(rows).splitlines()
+    table = architectures.format_summary(rows).splitlines()
     assert len(table) == 2 + len(rows)
     assert all(line == line.rstrip() for line in table)
 
@@ -463,7 +464,7 @@ def test_every_glued_name_of_the_notebook_is_produced():
     code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     by_seed = {f: [record(0.3, 0.5)] for f in ch01.C1_FAMILIES}
     produced = (
-        report.parameter_glue(report.architecture_summary(SMOKE)).keys()
+        architectures.parameter_glue(architectures.architecture_summary(SMOKE)).keys()
         | report.c1_glue(by_seed).keys()
         | report.c2_glue({0.5: [record(0.2, 0.3)], 1.0: [record(0.3, 0.4)]}).keys()
         | set(re.findall(r'glue\("(\w+)"', code))  # glued by name in the notebook itself

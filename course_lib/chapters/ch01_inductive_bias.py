@@ -18,9 +18,9 @@
 - :func:`c1_comparisons` / :func:`c2_comparisons` turn the measured values into the rows of the
   "paper vs. this run" box, with verdicts from :mod:`course_lib.report.verdicts`.
 
-The records, tables and sentences of the chapter are in :mod:`course_lib.report.inductive_bias`,
-its figures in :mod:`course_lib.plots.inductive_bias`, its widget in
-:mod:`course_lib.widgets.inductive_bias`.
+The records and sentences of the chapter are in :mod:`course_lib.report.inductive_bias`, the
+table of its models in :mod:`course_lib.report.architectures`, its figures in
+:mod:`course_lib.plots.inductive_bias`, its widget in :mod:`course_lib.widgets.inductive_bias`.
 
 Train NLL is the paper's: the training objective (mixup/CutMix and label smoothing where the
 profile trains with them, as the ``laptop`` and ``gpu`` profiles do) on one fixed augmented pass

@@ -1,9 +1,9 @@
-"""Chapter 01's records, tables and sentences (claims C1, C2), computed from the measured runs.
+"""Chapter 01's records and sentences (claims C1, C2), computed from the measured runs.
 
 - :class:`RunRecord` is what the chapter keeps of a trained run (model, parameters, history);
   its :attr:`~RunRecord.final` metrics (:class:`FinalMetrics`) are measured at the final weights;
   :func:`mean_final` averages them over the seeds of a family.
-- :func:`architecture_summary` / :func:`format_summary`: the table of the families' models.
+- The table of the families' models is in :mod:`course_lib.report.architectures`.
 - The readings (:func:`c1_reading`, :func:`c2_reading`, …) choose their wording from the
   numbers, so the chapter's prose stays true whatever a run measures; :func:`c1_glue` and
   :func:`c2_glue` return every value the notebook glues into its text.
@@ -19,8 +19,7 @@ from itertools import pairwise
 from torch import nn
 
 from course_lib.config import Profile
-from course_lib.experiments import TrainedModel, resolve_model_name
-from course_lib.models import ResNet, ViT, create_model, model_family
+from course_lib.experiments import TrainedModel
 from course_lib.plots.style import family_label
 from course_lib.report.objective import seed_relation
 from course_lib.report.prose import ascending, num, ratio
@@ -85,85 +84,6 @@ class RunRecord:
 def run_record(run: TrainedModel) -> RunRecord:
     """The :class:`RunRecord` of a run from :func:`course_lib.experiments.trained_model`."""
     return RunRecord(model=run.name, parameters=parameter_count(run.model), history=run.history)
-
-
-# --- the architecture table --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ArchitectureRow:
-    """One row of :func:`architecture_summary`."""
-
-    family: str
-    model: str
-    parameters: int
-    layout: str  # what the blocks work on, e.g. "8×8 = 64 tokens (4×4-px patches)"
-    one_layer_mixes: str  # what one mixing layer combines
-
-
-def _describe(model: nn.Module, image_size: int) -> tuple[str, str]:
-    """(what the blocks work on, what one mixing layer combines) for a course model."""
-    c = model.config
-    if isinstance(model, ViT):
-        grid = image_size // c.patch_size
-        layout = f"{grid}×{grid} = {grid * grid} tokens ({c.patch_size}×{c.patch_size}-px patches)"
-        if c.neighbourhood:
-            k, side = c.neighbourhood, c.neighbourhood * c.patch_size
-            return layout, (
-                f"the {k}×{k} tokens around each token ({side}×{side} px), a field that grows "
-                f"by {k - 1} tokens a block"
-            )
-        return layout, f"all {grid * grid} tokens (whole image)"
-    assert isinstance(model, ResNet)
-    sides = c.stage_sides(image_size)
-    layout = "feature maps " + " → ".join(f"{s}×{s}" for s in sides)
-    mixes = "3×3 neighbours (conv)"
-    if any(c.msa_blocks):
-        mixes += f"; {c.window}×{c.window} windows in the last block of stages " + ", ".join(
-            str(s + 1) for s, n in enumerate(c.msa_blocks) if n
-        )
-    return layout, mixes
-
-
-def architecture_summary(
-    profile: Profile, families: Sequence[str] = C1_FAMILIES + PREVIEW_FAMILIES
-) -> list[ArchitectureRow]:
-    """One row per family: model name, parameters, token/feature layout, what one layer mixes.
-
-    Builds the untrained models (no training, milliseconds).
-    """
-    rows = []
-    for family in families:
-        name = resolve_model_name(family, profile)
-        model = create_model(name, image_size=profile.image_size)
-        layout, mixes = _describe(model, profile.image_size)
-        rows.append(
-            ArchitectureRow(model_family(name), name, parameter_count(model), layout, mixes)
-        )
-    return rows
-
-
-def format_summary(rows: Sequence[ArchitectureRow]) -> str:
-    """:func:`architecture_summary` as a fixed-width text table."""
-    header = ("model", "parameters", "blocks work on", "one mixing layer combines")
-    lines = [(r.model, f"{r.parameters:,}", r.layout, r.one_layer_mixes) for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
-
-    def fmt(cells: Sequence[str]) -> str:
-        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, lines)])
-
-
-def parameter_glue(rows: Sequence[ArchitectureRow]) -> dict[str, str]:
-    """The values section 1 glues: the ViT's parameter count against the ResNet's."""
-    params = {row.family: row.parameters for row in rows}
-    remark = (
-        "so if the ViT fits its training data worse, it is not for lack of parameters"
-        if params["vit"] >= 0.95 * params["resnet"]
-        else "so part of any gap could come from the ViT's smaller size"
-    )
-    return {"vit_resnet_params": ratio(params["vit"], params["resnet"]), "param_remark": remark}
 
 
 def training_recipe(profile: Profile) -> str:
@@ -395,10 +315,8 @@ def c2_glue(sweep: Mapping[float, Sequence[RunRecord]]) -> dict[str, str | int]:
 __all__ = [
     "C1_FAMILIES",
     "PREVIEW_FAMILIES",
-    "ArchitectureRow",
     "FinalMetrics",
     "RunRecord",
-    "architecture_summary",
     "c1_glue",
     "c1_reading",
     "c1_scale_remark",
@@ -406,12 +324,10 @@ __all__ = [
     "c2_noise_remark",
     "c2_reading",
     "final_metrics",
-    "format_summary",
     "local_vit_remark",
     "mean_final",
     "order_text",
     "parameter_count",
-    "parameter_glue",
     "run_record",
     "spread_text",
     "train_nll_at",
