@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from course_lib.analysis.evaluation import Metrics
-from course_lib.report.objective import image_fit_reading, seed_relation
+from course_lib.report.objective import image_fit_reading, seed_order_verdict, seed_relation
 
 
 def fit(*pairs: tuple[float, float]) -> list[Metrics]:
@@ -26,6 +26,15 @@ def test_seed_relation_needs_a_gap_beyond_both_ranges():
     assert seed_relation([1.0], [1.01]) == "below"  # one seed: no noise to weigh against
     with pytest.raises(ValueError, match="at least one value"):
         seed_relation([], [1.0])
+
+
+def test_seed_order_verdict_counts_a_pair_only_beyond_both_ranges():
+    order = ("a", "b", "c")
+    clear = {"a": [1.0, 1.1], "b": [2.0, 2.1], "c": [3.0, 3.1]}
+    assert seed_order_verdict(clear, order) == "reproduced"
+    inner = {**clear, "c": [2.0, 2.9]}  # means 2.05 < 2.45, but within c's range (0.9)
+    assert seed_order_verdict(inner, order) == "partly"
+    assert seed_order_verdict({**clear, "a": [3.5, 3.6]}, order) == "not reproduced"
 
 
 def test_reading_when_only_the_mixed_objective_puts_the_local_vit_above():

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from itertools import combinations
 
 from course_lib.analysis.evaluation import Metrics, evaluate
 from course_lib.chapters import precompute_step
@@ -47,8 +46,8 @@ from course_lib.report.inductive_bias import (
     run_record,
     spread_text,
 )
-from course_lib.report.objective import image_fit_reading, seed_relation
-from course_lib.report.verdicts import order_verdict, same_order_verdict
+from course_lib.report.objective import image_fit_reading, seed_order_verdict
+from course_lib.report.verdicts import same_order_verdict
 from course_lib.samples import cue_accuracies, evaluation_loader
 from course_lib.steps import PerModel, cached_step
 
@@ -76,6 +75,14 @@ PAPER_C2: dict[str, tuple[float, ...]] = {
     "test_error": (89.9, 83.2, 75.2, 63.9, 53.7, 44.1, 34.8),
     "train_nll": (3.89, 3.57, 3.53, 3.31, 3.03, 2.76, 2.57),
 }
+
+
+#: The rows of the box for C1 and C2: (metric, label, unit, format). "#.3g" prints 2.00, not 2,
+#: beside 1.99.
+BOX_METRICS: tuple[tuple[str, str, str, str], ...] = (
+    ("train_nll", "train NLL", "", "#.3g"),
+    ("test_error", "test error", " %", ".1f"),
+)
 
 
 # The two steps are not wrapped in ``@cached_step``: a record is rebuilt in milliseconds from the
@@ -171,31 +178,25 @@ def c1_comparisons(by_seed: Mapping[str, Sequence[RunRecord]]) -> list[Compariso
     The train-NLL order and the underfitting row are C1's declared test; the test-error order
     is shown beside them (not counted in the closing table). A pair of an order counts only
     when the gap between its means exceeds the range over seeds of either family
-    (:func:`~course_lib.report.objective.seed_relation`, which the image-fit reading and C2's
-    steps use too)."""
-    metrics = ("train_nll", "test_error")
-    values = {m: {f: [getattr(r.final, m) for r in by_seed[f]] for f in C1_FAMILIES}
-              for m in metrics}  # fmt: skip
+    (:func:`~course_lib.report.objective.seed_order_verdict`, which C2's steps use too)."""
     mean = {f: mean_final(by_seed[f]) for f in C1_FAMILIES}
-    means = {m: {f: getattr(mean[f], m) for f in C1_FAMILIES} for m in metrics}
+    means = {m: {f: getattr(mean[f], m) for f in C1_FAMILIES} for m in ("train_nll", "test_error")}
     seeds = min(len(by_seed[f]) for f in C1_FAMILIES)
     rows = []
-    for metric, label, unit in (("train_nll", "train NLL", ""), ("test_error", "test error", " %")):
+    for metric, label, unit, fmt in BOX_METRICS:
+        values = {f: [getattr(r.final, metric) for r in by_seed[f]] for f in C1_FAMILIES}
         paper = " < ".join(
             f"{PAPER_C1[f]['model']} {PAPER_C1[f][metric]}{unit}" for f in C1_FAMILIES
         )
-        fmt = "#.3g" if metric == "train_nll" else ".1f"  # "#": 2.00, not 2
-        ours = " | ".join(f"{spread_text(values[metric][f], fmt)}{unit}" for f in C1_FAMILIES)
+        ours = " | ".join(f"{spread_text(values[f], fmt)}{unit}" for f in C1_FAMILIES)
         if seeds > 1:
             ours += "; a pair counts when its gap exceeds both families' ranges over seeds"
-        clear = {(a, b): seed_relation(values[metric][a], values[metric][b]) == "below"
-                 for a, b in combinations(C1_FAMILIES, 2)}  # fmt: skip
         rows.append(
             Comparison(
                 claim=f"C1: {label} ResNet < local ViT < ViT",
                 paper=f"{paper} (CIFAR-100, ≈ read from Fig. 5a)",
                 ours=f"ResNet | local ViT | ViT, mean (min–max) of {seeds} seed(s): {ours}",
-                verdict=order_verdict(means[metric], C1_FAMILIES, clear),
+                verdict=seed_order_verdict(values, C1_FAMILIES),
                 counted=metric == "train_nll",  # C1's declared test: the train-NLL order
             )
         )
@@ -219,19 +220,15 @@ def c2_comparisons(sweep: Mapping[float, Sequence[RunRecord]]) -> list[Compariso
 
     Each fraction's value is its seed mean. A step counts when the gap between the two means
     exceeds the range over seeds of either fraction, C1's rule for a pair
-    (:func:`~course_lib.report.objective.seed_relation`): the larger fraction must be clearly
-    below the smaller one, for every pair (:func:`order_verdict`, largest fraction first).
+    (:func:`~course_lib.report.objective.seed_order_verdict`, largest fraction first): the larger
+    fraction must be clearly below the smaller one, for every pair.
     """
     fractions = sorted(sweep)
     seeds = min(len(sweep[f]) for f in fractions)
     rows = []
-    for metric, label, unit in (("train_nll", "train NLL", ""), ("test_error", "test error", " %")):
+    for metric, label, unit, fmt in BOX_METRICS:
         values = {f: [getattr(r.final, metric) for r in sweep[f]] for f in fractions}
-        means = {f: sum(v) / len(v) for f, v in values.items()}
-        clear = {(a, b): seed_relation(values[a], values[b]) == "below"
-                 for a, b in combinations(fractions[::-1], 2)}  # fmt: skip
         paper = PAPER_C2[metric]
-        fmt = "#.3g" if metric == "train_nll" else ".1f"  # "#": 2.00, not 2
         ours = ", ".join(f"{f:.0%}: {spread_text(values[f], fmt)}{unit}" for f in fractions)
         ours = f"mean (min–max) of {seeds} seed(s): {ours}"
         if seeds > 1:
@@ -242,7 +239,7 @@ def c2_comparisons(sweep: Mapping[float, Sequence[RunRecord]]) -> list[Compariso
                 paper=f"{paper[0]}{unit} at 1/64 → {paper[-1]}{unit} with all of CIFAR-100 "
                 f"(≈ read from Fig. 5b)",
                 ours=ours,
-                verdict=order_verdict(means, fractions[::-1], clear),
+                verdict=seed_order_verdict(values, fractions[::-1]),
                 counted=metric == "train_nll",  # C2's declared test: the train-NLL trend
             )
         )

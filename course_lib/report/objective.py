@@ -11,11 +11,13 @@ whose order it questions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from itertools import combinations
 
 from course_lib.analysis.evaluation import Metrics
 from course_lib.plots.style import family_label
 from course_lib.report.prose import ascending
+from course_lib.report.verdicts import order_verdict
 
 
 def seed_relation(a: Sequence[float], b: Sequence[float]) -> str:
@@ -29,6 +31,18 @@ def seed_relation(a: Sequence[float], b: Sequence[float]) -> str:
     if abs(gap) <= noise:
         return "within the seeds' noise of"
     return "below" if gap < 0 else "above"
+
+
+def seed_order_verdict(
+    values: Mapping[Hashable, Sequence[float]], order: Sequence[Hashable]
+) -> str:
+    """:func:`~course_lib.report.verdicts.order_verdict` on seed means: ``values`` maps an item
+    to its values over seeds, and a pair counts as in order only where :func:`seed_relation`
+    puts the first clearly below the second (C1's pairs of families, C2's steps of data)."""
+    means = {key: sum(v) / len(v) for key, v in values.items()}
+    clear = {(a, b): seed_relation(values[a], values[b]) == "below"
+             for a, b in combinations(order, 2)}  # fmt: skip
+    return order_verdict(means, order, clear)
 
 
 def image_fit_reading(
@@ -70,4 +84,4 @@ def image_fit_reading(
     )
 
 
-__all__ = ["image_fit_reading", "seed_relation"]
+__all__ = ["image_fit_reading", "seed_order_verdict", "seed_relation"]
